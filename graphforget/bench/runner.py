@@ -1,0 +1,232 @@
+"""The benchmark runner: one record per (method, seed) cell.
+
+For each cell: train the original model, sample the request with the cell's seed,
+time ``unlearn``, time the method's exact reference (``Retrain`` of the same backbone,
+or the method's own :meth:`~graphforget.Unlearner.reference`) fitted on the retained
+data, and record the fields below (stable names: other tools read them).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from graphforget._registry import make_method, resolve_method
+from graphforget.bench.tasks import resolve_task
+from graphforget.errors import GraphForgetError, UnsupportedRequestError
+from graphforget.executor import Executor, make_executor
+from graphforget.metrics import measure, output_kl, parameter_distance
+
+__all__ = ["CellSpec", "RECORD_FIELDS", "run_cell", "run_bench", "summarize", "to_markdown"]
+
+RECORD_FIELDS = (
+    "method", "dataset", "model", "request", "ratio", "seed", "utility_metric",
+    "utility_original", "utility_unlearned", "utility_retrain", "unlearn_seconds",
+    "retrain_seconds", "speedup", "distance_to_retrain", "distance_original_to_retrain",
+)
+
+
+@dataclass
+class CellSpec:
+    """A picklable description of one benchmark cell."""
+
+    method: str
+    dataset: str
+    model: str
+    request: str
+    ratio: float
+    seed: int
+    task: str = "node"
+    root: str | None = None
+    split: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    profile: bool = False
+
+
+def validate_spec(spec: CellSpec) -> None:
+    """Fails fast, before any training, on names and values that cannot work."""
+    task = resolve_task(spec.task)
+    cls = resolve_method(spec.method)
+    if task.task not in cls.tasks:
+        raise UnsupportedRequestError(
+            f"method {spec.method!r} does not serve the {task.name!r} task "
+            f"(it serves: {', '.join(t.value for t in cls.tasks)})")
+    if spec.request not in task.request_kinds:
+        raise GraphForgetError(f"unknown request {spec.request!r} for task {task.name!r}; "
+                               f"choose one of: {', '.join(task.request_kinds)}")
+    if not (isinstance(spec.ratio, (int, float)) and 0 < spec.ratio < 1):
+        raise GraphForgetError(f"ratio must lie in (0, 1), got {spec.ratio!r}")
+    if cls.supported_models is not None and spec.model not in cls.supported_models:
+        raise GraphForgetError(f"method {spec.method!r} works with models "
+                               f"{', '.join(cls.supported_models)}, not {spec.model!r}")
+    from graphforget.models import model_names
+
+    if "model" in cls.param_names() and cls.supported_models is None \
+            and spec.model not in model_names() and task.name == "node":
+        raise GraphForgetError(f"unknown model {spec.model!r}; choose one of: {', '.join(model_names())}")
+
+
+def _build(spec: CellSpec) -> Any:
+    cls = resolve_method(spec.method)
+    names = set(cls.param_names())
+    params = {k: v for k, v in (("model", spec.model), ("seed", spec.seed)) if k in names}
+    params.update(spec.params)
+    return make_method(spec.method, **params)
+
+
+def _distance(a: Any, b: Any, task: Any) -> float:
+    va, vb = a.parameter_vector(), b.parameter_vector()
+    if va is not None and vb is not None and va.shape == vb.shape:
+        return parameter_distance(va, vb)
+    mask = task.distance_mask(b)
+    return output_kl(b.predict_logits(), a.predict_logits(), mask)
+
+
+def run_cell(spec: CellSpec) -> dict[str, Any]:
+    """Runs one cell and returns its record."""
+    validate_spec(spec)
+    task = resolve_task(spec.task)
+    data = task.load(spec.dataset, spec.root, spec.split, spec.seed)
+    unlearner = _build(spec)
+    with measure() as fit_cost:
+        unlearner.fit(data)
+    original_params = unlearner.parameter_vector()
+    original_params = original_params.clone() if original_params is not None else None
+    original_logits = unlearner.predict_logits()
+    utility_original = task.utility(unlearner)
+    request = task.sample_request(data, spec.request, spec.ratio, spec.seed)
+    if not unlearner.supports(request):
+        raise UnsupportedRequestError(
+            f"method {spec.method!r} cannot serve {request.kind} requests")
+    with measure() as unlearn_cost:
+        report = unlearner.unlearn(request)
+    reference = unlearner.reference()
+    retained = task.retained(data, request)
+    with measure() as retrain_cost:
+        reference.fit(retained)
+    record: dict[str, Any] = {
+        "method": spec.method, "dataset": spec.dataset, "model": spec.model,
+        "request": spec.request, "ratio": spec.ratio, "seed": spec.seed,
+        "utility_metric": task.utility_metric,
+        "utility_original": utility_original,
+        "utility_unlearned": task.utility(unlearner),
+        "utility_retrain": task.utility(reference),
+        "unlearn_seconds": unlearn_cost.seconds,
+        "retrain_seconds": retrain_cost.seconds,
+    }
+    record["speedup"] = retrain_cost.seconds / max(unlearn_cost.seconds, 1e-9)
+    record["distance_to_retrain"] = _distance(unlearner, reference, task)
+    ref_params = reference.parameter_vector()
+    if original_params is not None and ref_params is not None and original_params.shape == ref_params.shape:
+        record["distance_original_to_retrain"] = parameter_distance(original_params, ref_params)
+    else:
+        mask = task.distance_mask(reference)
+        record["distance_original_to_retrain"] = output_kl(reference.predict_logits(), original_logits, mask)
+    record["task"] = task.name
+    record["items_forgotten"] = len(request)
+    record["fit_seconds"] = fit_cost.seconds
+    record["report"] = report.to_dict()
+    record.update(task.extra_fields(original_logits, unlearner, reference, data, request))
+    extras = getattr(unlearner, "bench_extras", None)
+    if callable(extras):
+        record.update(extras(data, request, retained))
+    if spec.profile:
+        record["peak_memory_mb"] = {"fit": fit_cost.peak_memory_mb,
+                                    "unlearn": unlearn_cost.peak_memory_mb,
+                                    "retrain": retrain_cost.peak_memory_mb}
+    return record
+
+
+def _run_cell_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    return run_cell(CellSpec(**spec_dict))
+
+
+def run_bench(specs: Sequence[CellSpec], executor: str | Executor = "serial",
+              progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Runs every cell through ``executor`` (results in ``specs`` order)."""
+    for spec in specs:
+        validate_spec(spec)
+    ex = make_executor(executor)
+    try:
+        if progress is None or ex.name != "serial":
+            return ex.map(_run_cell_job, [(asdict(s),) for s in specs])
+        out = []
+        for i, spec in enumerate(specs):
+            out.append(_run_cell_job(asdict(spec)))
+            progress(i + 1, len(specs))
+        return out
+    finally:
+        ex.close()
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not vals:
+        return float("nan"), float("nan")
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+SUMMARY_COLUMNS = ("utility_unlearned", "utility_retrain", "unlearn_seconds", "retrain_seconds",
+                   "speedup", "distance_to_retrain")
+
+
+def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and standard deviation per (method, dataset, model, request)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["method"], r["dataset"], r["model"], r["request"]), []).append(r)
+    rows = []
+    for (method, dataset, model, request), recs in groups.items():
+        row: dict[str, Any] = {"method": method, "dataset": dataset, "model": model,
+                               "request": request, "cells": len(recs),
+                               "utility_metric": recs[0]["utility_metric"]}
+        for col in ("utility_original",) + SUMMARY_COLUMNS:
+            row[col] = _mean_std([r.get(col) for r in recs])
+        rows.append(row)
+    return rows
+
+
+def _fmt(pair: tuple[float, float], digits: int = 4) -> str:
+    mean, std = pair
+    if math.isnan(mean):
+        return "n/a"
+    if std == 0:
+        return f"{mean:.{digits}g}"
+    return f"{mean:.{digits}g} ± {std:.2g}"
+
+
+def to_markdown(records: Sequence[dict[str, Any]], command: str | None = None) -> str:
+    """A Markdown summary table with the machine and date (for ``benchmarks/results``)."""
+    import datetime
+
+    rows = summarize(records)
+    lines = []
+    if command:
+        lines += [f"Command: `{command}`", ""]
+    lines += [f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
+              f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+              f"date: {datetime.date.today().isoformat()}", ""]
+    header = ["method", "dataset", "model", "request", "utility original", "utility unlearned",
+              "utility retrain", "unlearn s", "retrain s", "speed-up", "distance to retrain"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for r in rows:
+        lines.append("| " + " | ".join([
+            r["method"], r["dataset"], r["model"], r["request"], _fmt(r["utility_original"]),
+            _fmt(r["utility_unlearned"]), _fmt(r["utility_retrain"]), _fmt(r["unlearn_seconds"], 3),
+            _fmt(r["retrain_seconds"], 3), _fmt(r["speedup"], 3), _fmt(r["distance_to_retrain"], 3),
+        ]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_json(records: Sequence[dict[str, Any]], path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(list(records), f, indent=2, default=str)

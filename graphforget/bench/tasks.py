@@ -1,0 +1,108 @@
+"""Benchmark tasks: how a cell loads data, samples a request and measures utility.
+
+A task is registered by name (``node`` by default; later issues add ``link``,
+``graph``, ``tabular``, ...). Adding a task is one subclass of :class:`BenchTask`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar
+
+from torch_geometric.data import Data
+
+from graphforget._registry import normalize, resolve
+from graphforget.requests import ForgetRequest, sample_request
+from graphforget.unlearner import Task, Unlearner
+
+__all__ = ["BenchTask", "NodeTask", "register_task", "resolve_task", "task_names"]
+
+
+class BenchTask:
+    """One kind of benchmark cell.
+
+    Attributes:
+        name: CLI name (``--task``).
+        task: the :class:`~graphforget.Task` that methods must declare.
+        utility_metric: the ``utility_metric`` field of records.
+        request_kinds: ``--request`` values.
+        default_model / default_dataset: CLI defaults.
+    """
+
+    name: ClassVar[str] = "abstract"
+    task: ClassVar[Task] = Task.NODE
+    utility_metric: ClassVar[str] = "micro_f1"
+    request_kinds: ClassVar[tuple[str, ...]] = ()
+    default_model: ClassVar[str] = "gcn"
+    default_dataset: ClassVar[str] = "synthetic"
+
+    def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Any:
+        raise NotImplementedError
+
+    def sample_request(self, data: Any, kind: str, ratio: float, seed: int) -> ForgetRequest:
+        raise NotImplementedError
+
+    def utility(self, unlearner: Unlearner) -> float:
+        raise NotImplementedError
+
+    def retained(self, data: Any, request: ForgetRequest) -> Any:
+        return request.apply(data)
+
+    def extra_fields(self, original: Any, unlearner: Unlearner, reference: Unlearner,
+                     data: Any, request: ForgetRequest) -> dict[str, Any]:
+        """Task-specific record fields (e.g. ``df_auc_unlearned`` for link prediction)."""
+        return {}
+
+    def distance_mask(self, unlearner: Unlearner) -> Any:
+        """Rows compared by the output-KL fallback distance."""
+        return unlearner.inference_data().test_mask
+
+
+@functools.lru_cache(maxsize=8)
+def _load_node(dataset: str, root: str | None, split: str | None, seed: int) -> Data:
+    from graphforget.data import load_dataset
+
+    return load_dataset(dataset, root=root, split=split, seed=seed)
+
+
+class NodeTask(BenchTask):
+    """Transductive node classification; utility is micro-F1 on the test mask."""
+
+    name = "node"
+    task = Task.NODE
+    utility_metric = "micro_f1"
+    request_kinds = ("node", "edge", "feature")
+
+    def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Data:
+        return _load_node(dataset, root, split, seed)
+
+    def sample_request(self, data: Data, kind: str, ratio: float, seed: int) -> ForgetRequest:
+        return sample_request(kind, data, ratio=ratio, seed=seed)
+
+    def utility(self, unlearner: Unlearner) -> float:
+        return unlearner.score(mask="test_mask")
+
+
+_TASKS: dict[str, BenchTask] = {}
+
+
+def register_task(task: BenchTask) -> BenchTask:
+    _TASKS[normalize(task.name)] = task
+    return task
+
+
+def resolve_task(name: str) -> BenchTask:
+    from graphforget._registry import discover
+
+    discover()
+    return resolve(name, _TASKS, "task")
+
+
+def task_names() -> list[str]:
+    from graphforget._registry import discover
+
+    discover()
+    return sorted(t.name for t in _TASKS.values())
+
+
+register_task(NodeTask())

@@ -1,0 +1,197 @@
+"""Dataset registry, loaders and splits."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch_geometric.data import Data
+
+from graphforget._registry import normalize
+from graphforget.data._root import dataset_dir
+from graphforget.data._synthetic import csbm, parse_synthetic
+from graphforget.errors import GraphForgetError, UnknownNameError
+
+__all__ = ["load_dataset", "dataset_names", "register_dataset", "apply_split", "DatasetInfo"]
+
+
+class DatasetInfo:
+    """A registered dataset: its loader, task and default split."""
+
+    def __init__(self, name: str, loader: Callable[..., Data], task: str = "node",
+                 default_split: str = "0.6/0.2/0.2", description: str = "") -> None:
+        self.name, self.loader, self.task = name, loader, task
+        self.default_split, self.description = default_split, description
+
+
+_DATASETS: dict[str, DatasetInfo] = {}
+
+
+def register_dataset(name: str, loader: Callable[..., Data], task: str = "node",
+                     default_split: str = "0.6/0.2/0.2", description: str = "",
+                     aliases: tuple[str, ...] = ()) -> None:
+    """Adds a dataset. ``loader(root, split, seed, **kwargs) -> Data``."""
+    info = DatasetInfo(name, loader, task, default_split, description)
+    for n in (name, *aliases):
+        _DATASETS[normalize(n)] = info
+
+
+def dataset_names(task: str | None = None) -> list[str]:
+    names = {info.name for info in _DATASETS.values() if task is None or info.task == task}
+    return sorted(names)
+
+
+# ---------------------------------------------------------------------------
+# splits
+# ---------------------------------------------------------------------------
+def _parse_ratios(split: str) -> list[float]:
+    text = split.split(":", 1)[1] if split.startswith("random:") else split
+    try:
+        parts = [float(p) for p in text.split("/")]
+    except ValueError:
+        raise GraphForgetError(
+            f"unknown split {split!r}: use 'public', 'full' or ratios like '0.8/0.2' or '0.6/0.2/0.2'"
+        ) from None
+    if len(parts) not in (2, 3) or any(p < 0 for p in parts) or abs(sum(parts) - 1) > 1e-6:
+        raise GraphForgetError(f"split ratios must be 2 or 3 non-negative numbers summing to 1, got {split!r}")
+    return parts
+
+
+def apply_split(data: Data, split: str, seed: int = 0) -> Data:
+    """Sets ``train_mask``/``val_mask``/``test_mask`` from ratios (seeded, per node).
+
+    ``"0.8/0.2"`` is train/test (``val_mask`` all False); ``"0.6/0.2/0.2"`` is
+    train/val/test.
+    """
+    parts = _parse_ratios(split)
+    if len(parts) == 2:
+        parts = [parts[0], 0.0, parts[1]]
+    n = data.num_nodes
+    g = torch.Generator().manual_seed(int(seed))
+    perm = torch.randperm(n, generator=g)
+    n_train = int(round(parts[0] * n))
+    n_val = int(round(parts[1] * n))
+    masks = []
+    for lo, hi in ((0, n_train), (n_train, n_train + n_val), (n_train + n_val, n)):
+        m = torch.zeros(n, dtype=torch.bool)
+        m[perm[lo:hi]] = True
+        masks.append(m)
+    out = data.clone()
+    out.train_mask, out.val_mask, out.test_mask = masks
+    return out
+
+
+# ---------------------------------------------------------------------------
+# loaders
+# ---------------------------------------------------------------------------
+def _finish(data: Data, num_classes: int) -> Data:
+    data.num_classes = int(num_classes)
+    return data
+
+
+def _planetoid(name: str) -> Callable[..., Data]:
+    def load(root: Any, split: str, seed: int, **_: Any) -> Data:
+        from torch_geometric.datasets import Planetoid
+
+        pyg_split = {"public": "public", "full": "full"}.get(split, "public")
+        ds = Planetoid(dataset_dir("Planetoid", root), name=name, split=pyg_split)
+        data = ds[0]
+        if split not in ("public", "full"):
+            data = apply_split(data, split, seed)
+        return _finish(data, ds.num_classes)
+
+    return load
+
+
+def _npz(klass: str, name: str) -> Callable[..., Data]:
+    def load(root: Any, split: str, seed: int, **_: Any) -> Data:
+        import torch_geometric.datasets as D
+
+        if split in ("public", "full"):
+            raise GraphForgetError(f"{name} has no public split; use ratios such as '0.8/0.2'")
+        ds = getattr(D, klass)(dataset_dir(klass, root), name=name)
+        return _finish(apply_split(ds[0], split, seed), ds.num_classes)
+
+    return load
+
+
+def _karate(root: Any, split: str, seed: int, **_: Any) -> Data:
+    from torch_geometric.datasets import KarateClub
+
+    ds = KarateClub()
+    data = ds[0]
+    if split != "public":
+        data = apply_split(data, split, seed)
+    else:
+        data.val_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+        data.test_mask = ~data.train_mask
+    return _finish(data, ds.num_classes)
+
+
+def _synthetic(root: Any, split: str, seed: int, spec: str = "", **_: Any) -> Data:
+    params = parse_synthetic(spec)
+    params.setdefault("seed", seed)
+    data = csbm(**params)
+    if split in ("public", "full"):
+        raise GraphForgetError("synthetic graphs have no public split; use ratios")
+    return apply_split(data, split, seed)
+
+
+register_dataset("cora", _planetoid("Cora"), default_split="public",
+                 description="Planetoid Cora: 2,708 nodes, 7 classes")
+register_dataset("citeseer", _planetoid("CiteSeer"), default_split="public",
+                 description="Planetoid CiteSeer: 3,327 nodes, 6 classes")
+register_dataset("pubmed", _planetoid("PubMed"), default_split="public",
+                 description="Planetoid PubMed: 19,717 nodes, 3 classes (downloads)")
+register_dataset("cs", _npz("Coauthor", "CS"), aliases=("coauthor-cs",),
+                 description="Coauthor CS: 18,333 nodes, 15 classes")
+register_dataset("physics", _npz("Coauthor", "Physics"), aliases=("coauthor-physics",),
+                 description="Coauthor Physics: 34,493 nodes, 5 classes")
+register_dataset("computers", _npz("Amazon", "Computers"), aliases=("amazon-computers",),
+                 description="Amazon Computers: 13,752 nodes, 10 classes")
+register_dataset("photo", _npz("Amazon", "Photo"), aliases=("amazon-photo",),
+                 description="Amazon Photo: 7,650 nodes, 8 classes")
+register_dataset("karate", _karate, default_split="public", aliases=("karateclub",),
+                 description="Zachary's karate club (bundled with PyG)")
+register_dataset("synthetic", _synthetic, aliases=("csbm",),
+                 description="seeded contextual SBM, e.g. synthetic:nodes=2000,classes=4")
+
+
+def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | None = None,
+                 seed: int = 0, **kwargs: Any) -> Data:
+    """Loads a dataset as one PyG ``Data`` with ``train_mask``/``val_mask``/``test_mask``
+    and ``num_classes``.
+
+    Args:
+        name: case-insensitive name (:func:`dataset_names`); ``synthetic:k=v,...`` passes
+            generator parameters (see :func:`graphforget.data.csbm`).
+        root: data root (default: ``$GRAPHFORGET_DATA``, else a user cache where PyG
+            downloads). A read-only root is read through a writable cache.
+        split: ``"public"`` / ``"full"`` (Planetoid), or ratios ``"0.8/0.2"`` (train/test)
+            and ``"0.6/0.2/0.2"`` (train/val/test). (default: the dataset's usual split)
+        seed: seeds random splits and synthetic graphs. (default: :obj:`0`)
+    """
+    if not isinstance(name, str) or not name:
+        raise UnknownNameError(f"dataset name must be a non-empty string, got {name!r}")
+    base, _, spec = name.partition(":")
+    key = normalize(base)
+    if key not in _DATASETS:
+        raise UnknownNameError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names())}")
+    info = _DATASETS[key]
+    split = split or info.default_split
+    if spec:
+        kwargs["spec"] = spec
+    try:
+        data = info.loader(root, split, seed, **kwargs)
+    except GraphForgetError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - missing files, failed downloads, bad archives
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise GraphForgetError(
+            f"could not load dataset {info.name!r} ({type(exc).__name__}: {first}); "
+            "its raw files are not under the data root and the download failed: "
+            "set GRAPHFORGET_DATA or pass root=") from exc
+    data.dataset_name = info.name
+    return data

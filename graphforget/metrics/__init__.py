@@ -1,0 +1,24 @@
+r"""Metrics: utility, fidelity to the retrained model, and cost.
+
+Each metric states its direction in :data:`HIGHER_IS_BETTER` so tables can mark the
+better side without special cases.
+"""
+
+from graphforget.metrics._cost import Measurement, measure, peak_rss_mb
+from graphforget.metrics._fidelity import (
+    output_kl,
+    parameter_distance,
+    prediction_agreement,
+)
+from graphforget.metrics._utility import accuracy, f1_macro, f1_micro, roc_auc
+
+HIGHER_IS_BETTER = {
+    "accuracy": True, "micro_f1": True, "macro_f1": True, "auc": True, "roc_auc": True,
+    "parameter_distance": False, "output_kl": False, "agreement": True,
+    "seconds": False, "speedup": True, "peak_memory_mb": False,
+}
+
+__all__ = [
+    "accuracy", "f1_micro", "f1_macro", "roc_auc", "parameter_distance", "output_kl",
+    "prediction_agreement", "measure", "Measurement", "peak_rss_mb", "HIGHER_IS_BETTER",
+]

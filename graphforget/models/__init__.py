@@ -1,0 +1,211 @@
+r"""Backbones on :mod:`torch_geometric.nn`.
+
+Every backbone has the same call signature ``model(x, edge_index, edge_weight=None)``
+and returns one row of logits per node, so every unlearner can swap backbones.
+Message-passing layers live in ``model.convs`` (a :class:`~torch.nn.ModuleList`) for
+the GNNs, which is where deletion operators (GNNDelete) attach.
+
+=========  ==========================================================================
+name       model
+=========  ==========================================================================
+``gcn``    :class:`torch_geometric.nn.models.GCN` (Kipf & Welling, 2017)
+``gat``    :class:`torch_geometric.nn.models.GAT` (Velickovic et al., 2018)
+``sage``   :class:`torch_geometric.nn.models.GraphSAGE` (Hamilton et al., 2017)
+``gin``    :class:`torch_geometric.nn.models.GIN` (Xu et al., 2019)
+``sgc``    :class:`SGC`: :math:`\mathrm{softmax}(\hat{A}^K X W)` (Wu et al., 2019)
+``gpr``    :class:`GPRGNN`: :math:`\sum_k \gamma_k \hat{A}^k\,\mathrm{MLP}(X)` (Chien et al., 2021)
+``mlp``    :class:`MLP`: features only, no edges
+=========  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch_geometric.nn import MessagePassing
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.nn.models import GAT, GCN, GIN, GraphSAGE
+
+from graphforget._registry import normalize, resolve
+
+__all__ = ["build_model", "model_names", "SGC", "GPRGNN", "MLP", "propagate", "normalized_adjacency"]
+
+
+def propagate(x: Tensor, edge_index: Tensor, K: int, num_nodes: int | None = None,
+              edge_weight: Tensor | None = None, add_self_loops: bool = True) -> Tensor:
+    r"""Computes :math:`\hat{A}^K X` with :math:`\hat{A} = D^{-1/2}(A+I)D^{-1/2}`, sparsely."""
+    n = x.size(0) if num_nodes is None else num_nodes
+    if K == 0:
+        return x
+    adj = normalized_adjacency(edge_index, n, edge_weight, add_self_loops, x.dtype)
+    for _ in range(K):
+        x = adj @ x
+    return x
+
+
+def normalized_adjacency(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None,
+                         add_self_loops: bool = True, dtype: torch.dtype = torch.float) -> Tensor:
+    r""":math:`D^{-1/2}(A+I)D^{-1/2}` as a sparse CSR matrix (row = target node)."""
+    import warnings
+
+    ei, ew = gcn_norm(edge_index, edge_weight, num_nodes, add_self_loops=add_self_loops, dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.sparse_coo_tensor(ei.flip(0), ew, (num_nodes, num_nodes)).coalesce().to_sparse_csr()
+
+
+class SGC(torch.nn.Module):
+    r"""Simplified graph convolution: :math:`\hat{A}^K X W + b` (linear in :math:`W`).
+
+    Args:
+        in_channels (int): input features.
+        out_channels (int): classes.
+        K (int): propagation steps. (default: :obj:`2`)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, K: int = 2, bias: bool = True) -> None:
+        super().__init__()
+        self.K = K
+        self.lin = torch.nn.Linear(in_channels, out_channels, bias=bias)
+        self.convs = torch.nn.ModuleList()  # no learnable message passing
+
+    def reset_parameters(self) -> None:
+        self.lin.reset_parameters()
+
+    def features(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        """:math:`\hat{A}^K X`, cached while the same (unmodified) tensors come back:
+        the features do not depend on the parameters, so training propagates once."""
+        if x.requires_grad or (edge_weight is not None and edge_weight.requires_grad):
+            return propagate(x, edge_index, self.K, x.size(0), edge_weight)
+        key = (x, x._version, edge_index, edge_index._version, edge_weight,
+               None if edge_weight is None else edge_weight._version)
+        cache = self.__dict__.get("_feature_cache")
+        if cache is not None and len(cache[0]) == len(key) and all(
+                a is b if isinstance(a, Tensor) or a is None else a == b
+                for a, b in zip(cache[0], key)):
+            return cache[1]
+        with torch.no_grad():
+            z = propagate(x, edge_index, self.K, x.size(0), edge_weight)
+        self.__dict__["_feature_cache"] = (key, z)
+        return z
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        return self.lin(self.features(x, edge_index, edge_weight))
+
+
+class _GPRProp(MessagePassing):
+    def __init__(self, K: int, alpha: float) -> None:
+        super().__init__(aggr="add")
+        self.K = K
+        init = alpha * (1 - alpha) ** torch.arange(K + 1, dtype=torch.float)
+        init[-1] = (1 - alpha) ** K
+        self.temp = torch.nn.Parameter(init)
+        self._init = init.clone()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.temp.copy_(self._init)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        ei, ew = gcn_norm(edge_index, edge_weight, x.size(0), add_self_loops=True, dtype=x.dtype)
+        out = self.temp[0] * x
+        for k in range(self.K):
+            x = self.propagate(ei, x=x, norm=ew)
+            out = out + self.temp[k + 1] * x
+        return out
+
+    def message(self, x_j: Tensor, norm: Tensor) -> Tensor:
+        return norm.view(-1, 1) * x_j
+
+
+class GPRGNN(torch.nn.Module):
+    r"""Generalised PageRank GNN (Chien et al., ICLR 2021):
+    :math:`Z = \sum_{k=0}^{K} \gamma_k \hat{A}^k\, \mathrm{MLP}(X)` with learnable :math:`\gamma`.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
+                 K: int = 10, alpha: float = 0.1, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.lin1 = torch.nn.Linear(in_channels, hidden_channels)
+        self.lin2 = torch.nn.Linear(hidden_channels, out_channels)
+        self.prop = _GPRProp(K, alpha)
+        self.dropout = dropout
+        self.convs = torch.nn.ModuleList()
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        x = torch.nn.functional.dropout(x, self.dropout, self.training)
+        x = torch.relu(self.lin1(x))
+        x = torch.nn.functional.dropout(x, self.dropout, self.training)
+        return self.prop(self.lin2(x), edge_index, edge_weight)
+
+
+class MLP(torch.nn.Module):
+    """A features-only multi-layer perceptron with the backbone call signature."""
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
+                 num_layers: int = 2, dropout: float = 0.5) -> None:
+        super().__init__()
+        from torch_geometric.nn.models import MLP as _PygMLP
+
+        channels = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.mlp = _PygMLP(channels, dropout=dropout, norm=None)
+        self.convs = torch.nn.ModuleList()
+
+    def forward(self, x: Tensor, edge_index: Tensor | None = None,
+                edge_weight: Tensor | None = None) -> Tensor:
+        return self.mlp(x)
+
+
+def _basic(klass: type) -> Any:
+    def make(in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+             dropout: float = 0.5, **kwargs: Any) -> torch.nn.Module:
+        return klass(in_channels, hidden_channels, num_layers, out_channels,
+                     dropout=dropout, **kwargs)
+
+    return make
+
+
+def _sgc(in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+         dropout: float = 0.0, K: int | None = None, **kwargs: Any) -> torch.nn.Module:
+    return SGC(in_channels, out_channels, K=num_layers if K is None else K, **kwargs)
+
+
+def _gpr(in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+         dropout: float = 0.5, K: int = 10, alpha: float = 0.1) -> torch.nn.Module:
+    return GPRGNN(in_channels, hidden_channels, out_channels, K=K, alpha=alpha, dropout=dropout)
+
+
+def _mlp(in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+         dropout: float = 0.5) -> torch.nn.Module:
+    return MLP(in_channels, hidden_channels, out_channels, num_layers, dropout)
+
+
+_MODELS = {
+    "gcn": _basic(GCN), "gat": _basic(GAT), "sage": _basic(GraphSAGE),
+    "graphsage": _basic(GraphSAGE), "gin": _basic(GIN), "sgc": _sgc, "gpr": _gpr,
+    "gprgnn": _gpr, "mlp": _mlp,
+}
+
+
+def model_names() -> list[str]:
+    return ["gcn", "gat", "sage", "gin", "sgc", "gpr", "mlp"]
+
+
+def build_model(name: str, in_channels: int, out_channels: int, hidden_channels: int = 64,
+                num_layers: int = 2, dropout: float = 0.5, **kwargs: Any) -> torch.nn.Module:
+    """Builds a backbone by name (case- and dash-insensitive).
+
+    Args:
+        name: one of :func:`model_names`.
+        in_channels: input feature size.
+        out_channels: output size (classes).
+        hidden_channels: hidden size. (default: :obj:`64`)
+        num_layers: message-passing layers (``K`` for SGC). (default: :obj:`2`)
+        dropout: dropout probability. (default: :obj:`0.5`)
+        **kwargs: passed to the backbone (e.g. ``heads`` for GAT, ``K`` for GPR).
+    """
+    make = resolve(name, {normalize(k): v for k, v in _MODELS.items()}, "model")
+    return make(in_channels, hidden_channels, out_channels, num_layers=num_layers,
+                dropout=dropout, **kwargs)

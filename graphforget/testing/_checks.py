@@ -1,0 +1,252 @@
+"""``check_unlearner``: the conformance suite (scikit-learn's ``check_estimator`` for unlearners).
+
+Every method runs it in its tests::
+
+    from graphforget.testing import check_unlearner, small_graph
+    check_unlearner(lambda: MyMethod(epochs=20), small_graph())
+
+Checks, in order (each raises ``AssertionError`` naming what failed):
+
+1. an empty request is the identity (state byte-identical, report ``noop``);
+2. an unsupported request raises :class:`UnsupportedRequestError` and leaves the state
+   byte-identical; a non-request raises ``TypeError``;
+3. invalid requests (id out of range, duplicated id, negative id, float ids, an edge
+   that does not exist, a node forgotten twice) raise ``ValueError``/``TypeError`` and
+   leave the state byte-identical;
+4. fit and unlearn are deterministic under the method's seed;
+5. ``save``/``load`` round-trips the state and the predictions;
+6. forgotten nodes and edges are absent from the graph used for prediction;
+7. an exact method equals its reference (``Retrain``) fitted on the retained data;
+8. a certified method's noise knob changes the model.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch_geometric.data import Data
+
+from graphforget.data import apply_split, csbm
+from graphforget.errors import UnsupportedRequestError
+from graphforget.requests import (
+    EdgeRequest,
+    FeatureRequest,
+    ForgetRequest,
+    NodeRequest,
+    SampleRequest,
+    sample_edges,
+    sample_features,
+    sample_nodes,
+)
+from graphforget.unlearner import Guarantee, Unlearner
+
+
+def small_graph(num_nodes: int = 120, num_classes: int = 3, num_features: int = 8,
+                seed: int = 0) -> Data:
+    """A seeded CSBM graph with a 0.6/0.2/0.2 split, small enough for unit tests."""
+    data = csbm(num_nodes=num_nodes, num_classes=num_classes, num_features=num_features,
+                avg_degree=6, homophily=0.8, signal=1.0, seed=seed)
+    out = apply_split(data, "0.6/0.2/0.2", seed)
+    out.num_classes = num_classes
+    return out
+
+
+def _default_requests(data: Data) -> dict[str, ForgetRequest]:
+    return {
+        "node": sample_nodes(data, count=3, seed=11),
+        "edge": sample_edges(data, count=3, seed=12),
+        "feature": sample_features(data, count=3, seed=13),
+        "sample": SampleRequest(sample_nodes(data, count=3, seed=14).node_ids),
+    }
+
+
+def _fresh(factory: Callable[[], Unlearner] | Unlearner) -> Unlearner:
+    return factory.clone() if isinstance(factory, Unlearner) else factory()
+
+
+def _assert_unchanged(u: Unlearner, before: str, what: str) -> None:
+    after = u.fingerprint()
+    assert after == before, f"{type(u).__name__}: state changed after {what}"
+
+
+def _inference_ok(u: Unlearner, request: ForgetRequest) -> None:
+    graph = u.inference_data()
+    if isinstance(request, NodeRequest):
+        ids = request.node_ids
+        assert bool(graph.forgotten_mask[ids].all()), "forgotten nodes not flagged"
+        if graph.edge_index is not None and graph.edge_index.numel():
+            hit = torch.isin(graph.edge_index, ids).any()
+            assert not bool(hit), "an edge of a forgotten node is still in the inference graph"
+        if graph.x is not None:
+            assert bool((graph.x[ids] == 0).all()), "features of a forgotten node remain"
+    elif isinstance(request, EdgeRequest):
+        n = graph.num_nodes
+        keys = graph.edge_index[0] * n + graph.edge_index[1]
+        fwd = request.edge_index[0] * n + request.edge_index[1]
+        bwd = request.edge_index[1] * n + request.edge_index[0]
+        assert not bool(torch.isin(fwd, keys).any()), "a forgotten edge is still used for inference"
+        assert not bool(torch.isin(bwd, keys).any()), "a forgotten edge's reverse is still used"
+    elif isinstance(request, FeatureRequest):
+        rows = graph.x[request.node_ids]
+        if request.feature_ids is not None:
+            rows = rows[:, request.feature_ids]
+        assert bool((rows == 0).all()), "forgotten features are still used for inference"
+
+
+def _params_close(a: torch.Tensor | None, b: torch.Tensor | None, atol: float) -> bool:
+    if a is None or b is None or a.shape != b.shape:
+        return False
+    return bool(torch.allclose(a, b, atol=atol, rtol=0))
+
+
+def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | None = None,
+                    requests: Sequence[ForgetRequest] | None = None,
+                    exact_atol: float = 0.0, check_determinism: bool = True) -> dict[str, Any]:
+    """Runs the conformance suite; returns a summary dict of what was checked.
+
+    Args:
+        factory: returns a fresh unfitted unlearner (or an unfitted instance to clone).
+        data: training data (default: :func:`small_graph`).
+        requests: requests to exercise (default: one per supported kind, sampled).
+        exact_atol: tolerance of the exact-equals-reference check (``0`` = bitwise).
+        check_determinism: run the determinism check (two extra fits).
+    """
+    data = small_graph() if data is None else data
+    proto = _fresh(factory)
+    cls = type(proto)
+    if requests is None:
+        requests = [r for r in _default_requests(data).values() if cls.supports(r)]
+        # SampleRequest is a NodeRequest: only exercise it separately when it is distinct
+        if any(type(r) is NodeRequest for r in requests):
+            requests = [r for r in requests if type(r) is not SampleRequest]
+    assert requests, f"{cls.__name__} supports none of the default request kinds; pass requests="
+    done: dict[str, Any] = {"method": cls.__name__, "checks": []}
+
+    u = _fresh(factory).fit(data)
+    assert u.is_fitted, "fit() did not leave the unlearner fitted"
+
+    # 1. empty request is the identity
+    before = u.fingerprint()
+    first = requests[0]
+    empty = (EdgeRequest(torch.empty(2, 0, dtype=torch.long)) if isinstance(first, EdgeRequest)
+             else type(first)([]))
+    if empty.is_empty:
+        report = u.unlearn(empty)
+        assert report.noop, "an empty request must report noop=True"
+        _assert_unchanged(u, before, "an empty request")
+        done["checks"].append("empty-is-identity")
+
+    # 2. unsupported requests raise and leave the state untouched
+    for candidate in _default_requests(data).values():
+        if not cls.supports(candidate):
+            try:
+                u.unlearn(candidate)
+            except UnsupportedRequestError:
+                pass
+            else:
+                raise AssertionError(f"{cls.__name__} accepted an unsupported {candidate.kind} request")
+            _assert_unchanged(u, before, f"an unsupported {candidate.kind} request")
+            done["checks"].append(f"unsupported-{candidate.kind}-raises")
+    try:
+        u.unlearn([1, 2, 3])  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("unlearn() accepted a plain list instead of a request")
+    _assert_unchanged(u, before, "a non-request argument")
+
+    # 3. invalid requests raise ValueError/TypeError and leave the state untouched
+    n = data.num_nodes
+    train = data.train_mask.nonzero().view(-1)
+    bad: list[Callable[[], ForgetRequest]] = []
+    if cls.supports(NodeRequest):
+        bad += [lambda: NodeRequest([n]), lambda: NodeRequest([-1]),
+                lambda: NodeRequest([int(train[0]), int(train[0])]),
+                lambda: NodeRequest(torch.tensor([0.5])), lambda: NodeRequest([[0, 1]])]
+    if cls.supports(EdgeRequest):
+        adj = set(map(tuple, data.edge_index.t().tolist()))
+        missing = next((i, j) for i in range(n) for j in range(i + 1, n) if (i, j) not in adj)
+        bad += [lambda: EdgeRequest([missing]), lambda: EdgeRequest([[0, n]]),
+                lambda: EdgeRequest(torch.zeros(3, 2, dtype=torch.long))]
+    if cls.supports(FeatureRequest):
+        d = data.x.size(1)
+        bad += [lambda: FeatureRequest([int(train[0])], [d]), lambda: FeatureRequest([n])]
+    for make in bad:
+        try:
+            req = make()
+            u.unlearn(req)
+        except (ValueError, TypeError):
+            pass
+        else:
+            raise AssertionError(f"{cls.__name__} accepted an invalid request {req!r}")
+        _assert_unchanged(u, before, "an invalid request")
+    done["checks"].append(f"invalid-requests-raise ({len(bad)} cases)")
+
+    # serve the requests one after another
+    reports = []
+    for req in requests:
+        reports.append(u.unlearn(req))
+        _inference_ok(u, req)
+        assert reports[-1].seconds >= 0 and not reports[-1].noop
+    done["checks"].append("forgotten-items-absent-from-inference")
+
+    # a node forgotten twice is rejected
+    node_reqs = [r for r in requests if isinstance(r, NodeRequest)]
+    if node_reqs:
+        state = u.fingerprint()
+        try:
+            u.unlearn(type(node_reqs[0])(node_reqs[0].node_ids[:1]))
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("a node forgotten twice was accepted")
+        _assert_unchanged(u, state, "forgetting a node twice")
+        done["checks"].append("forget-twice-raises")
+
+    # 4. determinism
+    if check_determinism:
+        v = _fresh(factory).fit(data)
+        for req in requests:
+            v.unlearn(req)
+        assert v.fingerprint() == u.fingerprint(), \
+            f"{cls.__name__} is not deterministic under its seed"
+        done["checks"].append("deterministic")
+
+    # 5. save/load round trip
+    with tempfile.TemporaryDirectory() as tmp:
+        u.save(tmp)
+        w = Unlearner.load(tmp)
+        assert type(w) is cls, f"load() returned {type(w).__name__}"
+        assert w.fingerprint() == u.fingerprint(), "save/load changed the state"
+        assert torch.equal(w.predict(), u.predict()), "save/load changed the predictions"
+    done["checks"].append("save-load-roundtrip")
+
+    # 7. exact methods equal their reference on the retained data
+    if cls.guarantee == Guarantee.EXACT:
+        retained = data
+        for req in requests:
+            retained = req.apply(retained)
+        ref = u.reference().fit(retained)
+        pu, pr = u.parameter_vector(), ref.parameter_vector()
+        if pu is not None and pr is not None:
+            assert _params_close(pu, pr, exact_atol), \
+                f"{cls.__name__} is declared exact but differs from its reference after unlearning"
+        lu, lr = u.predict_logits(), ref.predict_logits()
+        assert torch.allclose(lu, lr, atol=max(exact_atol, 1e-6) * 10, rtol=0), \
+            f"{cls.__name__} is declared exact but its outputs differ from the reference"
+        done["checks"].append("exact-equals-reference")
+
+    # 8. certified methods: the noise knob changes the model
+    if cls.guarantee == Guarantee.CERTIFIED and cls.noise_parameter:
+        base = _fresh(factory)
+        value = getattr(base, cls.noise_parameter)
+        other = base.clone(**{cls.noise_parameter: (value or 1.0) * 10})
+        a, b = base.fit(data).parameter_vector(), other.fit(data).parameter_vector()
+        assert a is not None and b is not None and not torch.equal(a, b), \
+            f"changing {cls.noise_parameter} did not change the certified model"
+        done["checks"].append("noise-changes-model")
+    done["reports"] = [r.to_dict() for r in reports]
+    return done

@@ -1,0 +1,473 @@
+r"""The :class:`Unlearner` contract shared by every method.
+
+An unlearner behaves like a scikit-learn estimator with torch inside:
+
+* hyper-parameters are explicit keyword arguments of ``__init__``, stored unchanged
+  (:meth:`Unlearner.get_params` / :meth:`Unlearner.set_params` / :meth:`Unlearner.clone`);
+* :meth:`Unlearner.fit` trains the original model and returns ``self``; learned state
+  ends in ``_``;
+* :meth:`Unlearner.unlearn` forgets a :class:`~graphforget.requests.ForgetRequest` in
+  place and returns an :class:`UnlearnReport`. Requests may come one after another
+  (sequential deletion) or many items at once (a batch is one request with many ids).
+
+The base class does the bookkeeping every method needs, so that a method only
+implements ``_fit`` and ``_unlearn``: it rejects unsupported and invalid requests
+*before* any state is touched, treats an empty request as the identity, keeps the
+current retained data in ``data_`` (which is also the graph used for inference, so
+forgotten items never reach a prediction), times the call and saves/loads state
+without pickled code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from graphforget.errors import (
+    GraphForgetError,
+    NotFittedError,
+    UnsupportedRequestError,
+)
+from graphforget.requests import ForgetRequest, request_from_dict
+
+__all__ = [
+    "Guarantee",
+    "Task",
+    "UnlearnReport",
+    "Unlearner",
+    "data_to_state",
+    "data_from_state",
+    "state_fingerprint",
+]
+
+FORMAT_VERSION = 1
+
+
+class Guarantee(str, Enum):
+    """What an unlearner promises about its post-deletion model."""
+
+    EXACT = "exact"  #: equals retraining on the retained data (same seed)
+    CERTIFIED = "certified"  #: (epsilon, delta)-indistinguishable from retraining
+    APPROXIMATE = "approximate"  #: moves toward retraining, no formal bound
+
+
+class Task(str, Enum):
+    """Learning tasks an unlearner can serve."""
+
+    NODE = "node"  #: node classification
+    LINK = "link"  #: link prediction
+    GRAPH = "graph"  #: graph classification
+    RECOMMENDATION = "recommendation"
+    KG = "kg"  #: knowledge-graph completion
+    TABULAR = "tabular"
+    VISION = "vision"
+
+
+@dataclass
+class UnlearnReport:
+    """What one call to :meth:`Unlearner.unlearn` did.
+
+    Attributes:
+        request: the request served.
+        method: the method's registered name.
+        guarantee: the method's guarantee.
+        seconds: wall-clock seconds of the whole call (everything the user waits for).
+        breakdown: seconds per phase (method-specific keys).
+        affected: what was touched, e.g. ``{"nodes": 12, "shards": [3]}``.
+        diagnostics: method-specific figures (residuals, bounds, budgets, ...).
+        noop: ``True`` for an empty request (the identity).
+    """
+
+    request: ForgetRequest
+    method: str
+    guarantee: str
+    seconds: float = 0.0
+    breakdown: dict[str, float] = field(default_factory=dict)
+    affected: dict[str, Any] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    noop: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method, "guarantee": self.guarantee,
+            "request": {"kind": self.request.kind, "items": len(self.request),
+                        "hash": self.request.content_hash()},
+            "seconds": self.seconds, "breakdown": dict(self.breakdown),
+            "affected": _jsonable(self.affected), "diagnostics": _jsonable(self.diagnostics),
+            "noop": self.noop,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.tolist()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+# ---------------------------------------------------------------------------
+# state helpers
+# ---------------------------------------------------------------------------
+def data_to_state(data: Data | None) -> dict[str, Any] | None:
+    """A ``Data`` as a plain dict (tensors and numbers), loadable with ``weights_only``."""
+    if data is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, (Tensor, int, float, bool, str)) or value is None:
+            out[key] = value
+    if "num_nodes" not in out and data.num_nodes is not None:
+        out["num_nodes"] = int(data.num_nodes)
+    return out
+
+
+def data_from_state(state: dict[str, Any] | None) -> Data | None:
+    """Inverse of :func:`data_to_state`."""
+    if state is None:
+        return None
+    return Data(**state)
+
+
+def _hash_into(h: Any, value: Any) -> None:
+    if isinstance(value, Tensor):
+        t = value.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        if t.dtype == torch.bfloat16:
+            t = t.float()
+        h.update(t.numpy().tobytes())
+    elif isinstance(value, dict):
+        h.update(b"{")
+        for k in sorted(value, key=str):
+            h.update(str(k).encode())
+            _hash_into(h, value[k])
+        h.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        h.update(b"[")
+        for v in value:
+            _hash_into(h, v)
+        h.update(b"]")
+    elif isinstance(value, np.ndarray):
+        _hash_into(h, torch.from_numpy(np.ascontiguousarray(value)))
+    else:
+        h.update(repr(value).encode())
+
+
+def state_fingerprint(state: Any) -> str:
+    """SHA-256 over every tensor's bytes and every value of a (nested) state dict."""
+    h = hashlib.sha256()
+    _hash_into(h, state)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# the contract
+# ---------------------------------------------------------------------------
+class Unlearner:
+    """Base class of every unlearning method.
+
+    Subclasses set the class-level declarations and implement ``_fit``, ``_unlearn``,
+    ``_logits`` and, for save/load, ``_get_state`` / ``_set_state``.
+
+    Class attributes:
+        guarantee: :class:`Guarantee`.
+        supported_requests: request classes served (subclasses of those count too).
+        tasks: :class:`Task` values served.
+        noise_parameter: name of the ``__init__`` argument that scales the noise of a
+            certified method (the conformance suite checks that it changes the model).
+        supported_models: backbone names the method works with (``None`` = any).
+    """
+
+    method_name: ClassVar[str] = "unlearner"
+    guarantee: ClassVar[Guarantee] = Guarantee.APPROXIMATE
+    supported_requests: ClassVar[tuple[type[ForgetRequest], ...]] = ()
+    tasks: ClassVar[tuple[Task, ...]] = (Task.NODE,)
+    noise_parameter: ClassVar[str | None] = None
+    supported_models: ClassVar[tuple[str, ...] | None] = None
+
+    # -- parameters (scikit-learn conventions) ---------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if klass is object or "__init__" not in klass.__dict__:
+                continue
+            sig = inspect.signature(klass.__init__)
+            var_kw = False
+            for p in list(sig.parameters.values())[1:]:
+                if p.kind == p.VAR_KEYWORD:
+                    var_kw = True
+                elif p.kind != p.VAR_POSITIONAL and p.name not in names:
+                    names.append(p.name)
+            if not var_kw:
+                break
+        return names
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, as stored."""
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def set_params(self, **params: Any) -> Unlearner:
+        known = set(self.param_names())
+        for key, value in params.items():
+            if key not in known:
+                raise GraphForgetError(
+                    f"{type(self).__name__} has no parameter {key!r}; known: {sorted(known)}")
+            setattr(self, key, value)
+        return self
+
+    def clone(self, **overrides: Any) -> Unlearner:
+        """A fresh, unfitted unlearner with the same parameters (plus ``overrides``)."""
+        params = self.get_params()
+        params.update(overrides)
+        return type(self)(**params)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- declarations ------------------------------------------------------------
+    @classmethod
+    def supports(cls, request: ForgetRequest | type[ForgetRequest]) -> bool:
+        """Whether this method serves requests of this kind."""
+        rtype = request if isinstance(request, type) else type(request)
+        return any(issubclass(rtype, s) for s in cls.supported_requests)
+
+    def _check_supported(self, request: Any) -> None:
+        if not isinstance(request, ForgetRequest):
+            raise TypeError(
+                f"unlearn() expects a ForgetRequest, got {type(request).__name__}")
+        if not self.supports(request):
+            kinds = ", ".join(s.kind for s in self.supported_requests) or "none"
+            raise UnsupportedRequestError(
+                f"{self.method_name} cannot serve {request.kind} requests; it supports: {kinds}")
+
+    # -- lifecycle ---------------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        return getattr(self, "data_", None) is not None
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(data) first")
+
+    def _check_data(self, data: Data) -> None:
+        """Validates training data before fitting (override for other tasks)."""
+        if not isinstance(data, Data):
+            raise TypeError(f"fit() expects a torch_geometric.data.Data, got {type(data).__name__}")
+        if data.num_nodes is None or data.num_nodes == 0:
+            raise GraphForgetError("fit() got data with no nodes")
+
+    def fit(self, data: Data) -> Unlearner:
+        """Trains the original model on ``data`` and returns ``self``."""
+        self._check_data(data)
+        if getattr(data, "forgotten_mask", None) is None:
+            data = data.clone()
+            data.forgotten_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+        self.history_: list[ForgetRequest] = []
+        start = time.perf_counter()
+        self._fit(data)
+        self.fit_seconds_ = time.perf_counter() - start
+        self.data_ = data
+        return self
+
+    def unlearn(self, request: ForgetRequest) -> UnlearnReport:
+        """Forgets ``request`` in place and reports what was done.
+
+        Raises (before touching any state):
+            TypeError: ``request`` is not a :class:`ForgetRequest`.
+            UnsupportedRequestError: this method cannot serve the request's kind.
+            InvalidRequestError: ids out of range, duplicated, already forgotten, ...
+        """
+        self._check_supported(request)
+        self._check_fitted()
+        start = time.perf_counter()
+        if request.is_empty:
+            return UnlearnReport(request, self.method_name, self.guarantee.value,
+                                 seconds=time.perf_counter() - start, noop=True)
+        request.validate(self.data_)
+        retained = request.apply(self.data_, validate=False)
+        report = UnlearnReport(request, self.method_name, self.guarantee.value)
+        self._unlearn(request, retained, report)
+        self.data_ = retained
+        self.history_.append(request)
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def unlearn_many(self, requests: Iterable[ForgetRequest]) -> list[UnlearnReport]:
+        """Serves requests one after another (sequential deletion)."""
+        return [self.unlearn(r) for r in requests]
+
+    # -- inference ---------------------------------------------------------------
+    def inference_data(self, data: Data | None = None) -> Data:
+        """The graph used for prediction: the retained data, or ``data`` with every
+        request served so far applied to it (so forgotten items never reach inference)."""
+        self._check_fitted()
+        if data is None:
+            return self.data_
+        for request in self.history_:
+            data = request.apply(data, validate=False)
+        return data
+
+    def predict_logits(self, data: Data | None = None) -> Tensor:
+        """Raw outputs for every node (or sample) of the inference graph."""
+        self._check_fitted()
+        with torch.no_grad():
+            return self._logits(self.inference_data(data))
+
+    def predict(self, data: Data | None = None) -> Tensor:
+        """Predicted labels for every node of the inference graph."""
+        return self.predict_logits(data).argmax(dim=-1)
+
+    def score(self, data: Data | None = None, mask: str | Tensor = "test_mask") -> float:
+        """Micro-F1 (accuracy) on ``mask`` of the inference graph."""
+        inf = self.inference_data(data)
+        if isinstance(mask, str):
+            key = mask if mask.endswith("_mask") else f"{mask}_mask"
+            if getattr(inf, key, None) is None:
+                raise GraphForgetError(f"data has no {key!r}")
+            mask_t = inf[key]
+        else:
+            mask_t = mask
+        pred = self.predict(data)
+        from graphforget.metrics import accuracy
+
+        return accuracy(pred[mask_t], inf.y[mask_t])
+
+    def parameter_vector(self) -> Tensor | None:
+        """All trainable parameters flattened (``None`` when not one model)."""
+        model = getattr(self, "model_", None)
+        if isinstance(model, torch.nn.Module):
+            params = [p.detach().reshape(-1) for p in model.parameters()]
+            return torch.cat(params) if params else None
+        return None
+
+    def reference(self) -> Unlearner:
+        """An unfitted unlearner whose fit on the retained data is the exact reference
+        this method is compared with (``Retrain`` of the same backbone by default)."""
+        from graphforget.retrain import Retrain
+
+        params = self.get_params()
+        shared = {k: v for k, v in params.items() if k in Retrain.param_names()}
+        return Retrain(**shared)
+
+    # -- subclass hooks -----------------------------------------------------------
+    def _fit(self, data: Data) -> None:
+        raise NotImplementedError
+
+    def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
+        """Updates the model for ``request``. ``retained`` is the data after it; commit
+        state only once every step succeeded (the base class then sets ``data_``)."""
+        raise NotImplementedError
+
+    def _logits(self, data: Data) -> Tensor:
+        raise NotImplementedError
+
+    def _get_state(self) -> dict[str, Any]:
+        """Method state (tensors, numbers, strings, nested dicts/lists)."""
+        model = getattr(self, "model_", None)
+        if isinstance(model, torch.nn.Module):
+            return {"model": {k: v.clone() for k, v in model.state_dict().items()}}
+        return {}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        model = self._build_model()
+        model.load_state_dict(state["model"])
+        self.model_ = model
+
+    def _build_model(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    # -- state, save and load -------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """The complete learned state (what :meth:`save` writes)."""
+        self._check_fitted()
+        return {
+            "data": data_to_state(self.data_),
+            "history": [r.to_dict() for r in self.history_],
+            "method": self._get_state(),
+        }
+
+    def fingerprint(self) -> str:
+        """A hash of the complete learned state (byte-level)."""
+        return state_fingerprint(self.get_state())
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Writes ``unlearner.json`` (method and parameters) and ``state.pt`` (tensors)
+        into the directory ``path``. Both files are written atomically."""
+        self._check_fitted()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        params = _jsonable(self.get_params())
+        try:
+            config = json.dumps({"format": FORMAT_VERSION, "method": self.method_name,
+                                 "class": f"{type(self).__module__}.{type(self).__qualname__}",
+                                 "params": params}, indent=2, sort_keys=True)
+        except TypeError as exc:
+            raise GraphForgetError(f"parameters of {self.method_name} are not JSON-serialisable: {exc}") from None
+        _atomic_write(folder / "state.pt", lambda f: torch.save(self.get_state(), f))
+        _atomic_write(folder / "unlearner.json", lambda f: f.write(config.encode()))
+        return folder
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Unlearner:
+        """Restores an unlearner written by :meth:`save` (no pickled code is executed)."""
+        from graphforget._registry import resolve_method
+
+        folder = Path(path)
+        cfg_path, state_path = folder / "unlearner.json", folder / "state.pt"
+        if not cfg_path.is_file() or not state_path.is_file():
+            raise GraphForgetError(f"{folder} does not hold a saved unlearner "
+                                   "(unlearner.json and state.pt expected)")
+        try:
+            config = json.loads(cfg_path.read_text())
+            method, params = config["method"], config["params"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise GraphForgetError(f"corrupted {cfg_path}: {exc}") from None
+        klass = resolve_method(method)
+        if cls is not Unlearner and not issubclass(klass, cls):
+            raise GraphForgetError(f"{folder} holds a {method!r} unlearner, not a {cls.__name__}")
+        try:
+            state = torch.load(state_path, weights_only=True, map_location="cpu")
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure means corruption
+            raise GraphForgetError(f"corrupted or unsafe {state_path}: {exc}") from None
+        obj = klass(**params)
+        try:
+            obj.data_ = data_from_state(state["data"])
+            obj.history_ = [request_from_dict(r) for r in state["history"]]
+            obj._set_state(state["method"])
+        except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+            raise GraphForgetError(f"corrupted state in {state_path}: {exc}") from None
+        return obj
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
