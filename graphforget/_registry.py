@@ -88,7 +88,7 @@ def resolve_method(name: str | type) -> type:
     raise UnknownNameError(f"unknown method {name!r}; choose one of: {listing}")
 
 
-def make_method(name: str, **params: Any) -> Any:
+def make_method(name: str | type, **params: Any) -> Any:
     """Instantiates a registered method, accepting only parameters its ``__init__`` knows."""
     cls = resolve_method(name)
     known = set(cls.param_names())

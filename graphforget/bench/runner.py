@@ -50,10 +50,22 @@ class CellSpec:
     profile: bool = False
 
 
+def method_class(spec: CellSpec) -> type:
+    """The class a cell runs: the registered method, or the task's own retrain class
+    when ``retrain`` is asked for a task other than node classification."""
+    from graphforget.retrain import Retrain
+
+    task = resolve_task(spec.task)
+    cls = resolve_method(spec.method)
+    if cls is Retrain and task.task not in cls.tasks and task.retrain_class is not None:
+        return task.retrain_class
+    return cls
+
+
 def validate_spec(spec: CellSpec) -> None:
     """Fails fast, before any training, on names and values that cannot work."""
     task = resolve_task(spec.task)
-    cls = resolve_method(spec.method)
+    cls = method_class(spec)
     if task.task not in cls.tasks:
         raise UnsupportedRequestError(
             f"method {spec.method!r} does not serve the {task.name!r} task "
@@ -74,11 +86,11 @@ def validate_spec(spec: CellSpec) -> None:
 
 
 def _build(spec: CellSpec) -> Any:
-    cls = resolve_method(spec.method)
+    cls = method_class(spec)
     names = set(cls.param_names())
     params = {k: v for k, v in (("model", spec.model), ("seed", spec.seed)) if k in names}
     params.update(spec.params)
-    return make_method(spec.method, **params)
+    return make_method(cls, **params)
 
 
 def _distance(a: Any, b: Any, task: Any) -> float:

@@ -24,6 +24,7 @@ class BenchTask:
     Attributes:
         name: CLI name (``--task``).
         task: the :class:`~graphforget.Task` that methods must declare.
+        retrain_class: the task's retrain-from-scratch unlearner (for ``--method retrain``).
         utility_metric: the ``utility_metric`` field of records.
         request_kinds: ``--request`` values.
         default_model / default_dataset: CLI defaults.
@@ -35,6 +36,9 @@ class BenchTask:
     request_kinds: ClassVar[tuple[str, ...]] = ()
     default_model: ClassVar[str] = "gcn"
     default_dataset: ClassVar[str] = "synthetic"
+    #: the exact reference of this task, used when ``--method retrain`` is asked for a
+    #: task that :class:`~graphforget.Retrain` (node classification) does not serve.
+    retrain_class: ClassVar[type | None] = None
 
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Any:
         raise NotImplementedError
