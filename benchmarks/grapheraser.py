@@ -1,0 +1,178 @@
+"""GraphEraser / SISA benchmarks: OpenGU Table 4 protocol, GraphEraser's partition x
+aggregator grid, partition cost on Coauthor Physics, and serial vs process shard training.
+
+Usage (each part writes benchmarks/results/grapheraser_<part>.md):
+
+    python benchmarks/grapheraser.py opengu --seeds 3 --datasets cora citeseer
+    python benchmarks/grapheraser.py grid --datasets cora citeseer
+    python benchmarks/grapheraser.py partition
+    python benchmarks/grapheraser.py executor
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from graphforget.data import load_dataset
+from graphforget.exact import GraphEraser, make_aggregator
+from graphforget.metrics import measure
+from graphforget.partition import make_partitioner
+from graphforget.requests import NodeRequest, sample_nodes
+from graphforget.retrain import Retrain
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OPENGU = {"cora": "81.14 ± 1.00", "citeseer": "73.57 ± 1.25", "cs": "91.24 ± 0.08"}
+
+
+def header(command: str) -> list[str]:
+    return [f"Command: `{command}`", "",
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared), torch "
+            f"{torch.__version__}, {torch.get_num_threads()} threads; date: "
+            f"{datetime.date.today().isoformat()}", ""]
+
+
+def ms(values: list[float], scale: float = 100.0) -> str:
+    if len(values) == 1:
+        return f"{values[0] * scale:.2f}"
+    return f"{statistics.fmean(values) * scale:.2f} ± {statistics.stdev(values) * scale:.2f}"
+
+
+def opengu(args: argparse.Namespace) -> list[str]:
+    lines = ["## OpenGU Table 4 protocol: GraphEraser, SGC, 80/20 split, 10% of training nodes forgotten", "",
+             f"GraphEraser here: BLPA partition, {args.shards} shards, mean aggregation (the 80/20 split has "
+             "no validation nodes to fit the learned aggregator), SGC (K=2), "
+             f"{args.epochs} epochs per shard, {args.seeds} seed(s) (OpenGU: 10 runs).", "",
+             "| dataset | ours: micro-F1 after unlearning | ours: exact retrain (same partition) | "
+             "one SGC on the retained graph | OpenGU Table 4 (GraphEraser) |", "|---|---|---|---|---|"]
+    for name in args.datasets:
+        after, single = [], []
+        for seed in range(args.seeds):
+            data = load_dataset(name, split="0.8/0.2", seed=seed)
+            u = GraphEraser(model="sgc", shards=args.shards, partition="blpa", aggregator="mean",
+                            epochs=args.epochs, lr=0.2, weight_decay=5e-5, seed=seed).fit(data)
+            u.unlearn(sample_nodes(data, ratio=0.1, seed=seed))
+            after.append(u.score())
+            single.append(Retrain(model="sgc", epochs=args.epochs, lr=0.2, weight_decay=5e-5,
+                                  seed=seed).fit(u.data_).score())
+        lines.append(f"| {name} | {ms(after)} | {ms(after)} (exact: identical) | {ms(single)} | "
+                     f"{OPENGU.get(name, 'n/a')} |")
+        print(lines[-1], flush=True)
+    lines += ["", "OpenGU: Fan et al., \"OpenGU: A Comprehensive Benchmark for Graph Unlearning\", "
+              "2025, Table 4 (GraphEraser, SGC backbone, micro-F1 %)."]
+    return lines
+
+
+def grid(args: argparse.Namespace) -> list[str]:
+    lines = [f"## GraphEraser's setting: {args.model.upper()}, 0.6/0.2/0.2 split, {args.shards} shards, "
+             f"{args.epochs} epochs, seed 0", "",
+             "Aggregators share the same shard models (one fit per partition). Unlearning: one "
+             "training node forgotten; time per request vs retraining one model on the whole "
+             "retained graph (GraphEraser's baseline) and vs refitting every shard.", "",
+             "| dataset | partition | mean F1 | majority F1 | learned F1 | learned / majority | "
+             "whole-graph F1 | partition s | unlearn s | retrain one model s | refit all shards s | "
+             "speed-up vs one model |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in args.datasets:
+        data = load_dataset(name, split="0.6/0.2/0.2", seed=0)
+        whole = Retrain(model=args.model, epochs=args.epochs).fit(data)
+        for part in ("random", "blpa", "bekm"):
+            t0 = time.perf_counter()
+            u = GraphEraser(model=args.model, shards=args.shards, partition=part,
+                            aggregator="mean", epochs=args.epochs).fit(data)
+            fit_s = time.perf_counter() - t0
+            scores = {}
+            log_probs = u._shard_log_probs(u.data_)
+            test = u.data_.test_mask
+            for agg_name in ("mean", "majority", "learned"):
+                agg = make_aggregator(agg_name)
+                if agg.needs_fit:
+                    inputs, y = u._aggregator_inputs(u.data_, log_probs)
+                    agg.fit(inputs, y)
+                pred = agg.combine(log_probs).argmax(-1)
+                scores[agg_name] = float((pred[test] == u.data_.y[test]).float().mean())
+            v = int(u.partition_.shard_nodes(0)[0])
+            rep = u.unlearn(NodeRequest([v]))
+            t0 = time.perf_counter()
+            Retrain(model=args.model, epochs=args.epochs).fit(u.data_)
+            single_s = time.perf_counter() - t0
+            lines.append(
+                f"| {name} | {part} | {scores['mean']:.4f} | {scores['majority']:.4f} | "
+                f"{scores['learned']:.4f} | {scores['learned'] / max(scores['majority'], 1e-9):.3f} | "
+                f"{whole.score():.4f} | {u.partition_seconds_:.2f} | {rep.seconds:.3f} | {single_s:.3f} | "
+                f"{fit_s:.2f} | {single_s / rep.seconds:.2f}x |")
+            print(lines[-1], flush=True)
+    lines += ["", "Paper (Chen et al., CCS 2022): unlearning 2.06x (small graphs) to 35.94x (large) "
+              "faster than retraining; learned aggregation up to 112% higher F1 than majority vote."]
+    return lines
+
+
+def partition(args: argparse.Namespace) -> list[str]:
+    data = load_dataset("physics", split="0.8/0.2", seed=0)
+    n = int(data.train_mask.sum())
+    lines = [f"## Partition cost on Coauthor Physics ({n} training nodes, "
+             f"{data.edge_index.size(1)} directed edges, {data.x.size(1)} features), k={args.shards}", "",
+             "Peak memory is the resident-set growth during the call (graphforget.metrics.measure); "
+             f"an n x n float matrix would need {n * n * 4 / 2**20:.0f} MiB.", "",
+             "| partitioner | seconds | peak RSS growth MiB | balance | label fairness (TV) | "
+             "cut-edge ratio | iterations | target |", "|---|---|---|---|---|---|---|---|"]
+    for name, kwargs in (("blpa", {}), ("bekm", {"embedding": "features"}), ("random", {})):
+        with measure() as cost:
+            part = make_partitioner(name, **kwargs).partition(data, args.shards, nodes="train")
+        s = part.stats(data)
+        lines.append(f"| {name} | {cost.seconds:.2f} | {cost.peak_memory_mb:.0f} | {s['balance']:.4f} | "
+                     f"{s['label_fairness']:.4f} | {s['cut_edge_ratio']:.4f} | "
+                     f"{part.info.get('iterations', '-')} | <= 10 s |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def executor(args: argparse.Namespace) -> list[str]:
+    data = load_dataset(args.datasets[0], split="0.6/0.2/0.2", seed=0)
+    lines = [f"## Shard training wall time, {args.datasets[0]}, {args.model.upper()}, "
+             f"{args.shards} shards, {args.epochs} epochs", "",
+             "| executor | fit seconds (incl. pool start-up) | identical models |", "|---|---|---|"]
+    ref = None
+    for name, kwargs in (("serial", {}), ("process", {"workers": 2, "threads": 1})):
+        t0 = time.perf_counter()
+        u = GraphEraser(model=args.model, shards=args.shards, partition="random", epochs=args.epochs,
+                        executor=name, executor_kwargs=kwargs).fit(data)
+        sec = time.perf_counter() - t0
+        u.close()
+        same = "-" if ref is None else str(u.fingerprint() == ref)
+        ref = ref or u.fingerprint()
+        lines.append(f"| {name} | {sec:.2f} | {same} |")
+        print(lines[-1], flush=True)
+    lines += ["", "Two cores are shared with other jobs on this machine, so the process pool's "
+              "speed-up is bounded by 2 and diluted by spawn start-up (importing torch per worker)."]
+    return lines
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("part", choices=["opengu", "grid", "partition", "executor"])
+    p.add_argument("--datasets", nargs="+", default=["cora", "citeseer"])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--shards", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--model", default="gcn")
+    args = p.parse_args()
+    if args.shards is None:
+        args.shards = {"opengu": 5, "grid": 20, "partition": 20, "executor": 8}[args.part]
+    body = globals()[args.part](args)
+    command = "python benchmarks/grapheraser.py " + " ".join(sys.argv[1:])
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"grapheraser_{args.part}.md"
+    out.write_text("\n".join(header(command) + body) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
