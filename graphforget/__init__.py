@@ -1,6 +1,7 @@
 """graphforget: machine unlearning for PyTorch Geometric."""
 
 from graphforget._registry import make_method, method_names, register_method, resolve_method
+from graphforget.data import load_dataset
 from graphforget.errors import (
     GraphForgetError,
     InvalidRequestError,
@@ -9,6 +10,7 @@ from graphforget.errors import (
     UnknownNameError,
     UnsupportedRequestError,
 )
+from graphforget.gnn import GNNUnlearner
 from graphforget.requests import (
     EdgeRequest,
     FeatureRequest,
@@ -16,10 +18,8 @@ from graphforget.requests import (
     NodeRequest,
     SampleRequest,
 )
-from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
-from graphforget.gnn import GNNUnlearner
 from graphforget.retrain import Retrain
-from graphforget.data import load_dataset
+from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
 
 __version__ = "0.1.0"
 

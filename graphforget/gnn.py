@@ -52,7 +52,37 @@ class GNNUnlearner(Unlearner):
         return TrainConfig(epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay,
                            patience=self.patience)
 
+    def _check_params(self) -> None:
+        """Rejects out-of-range hyper-parameters before any training (scikit-learn
+        validates in ``fit`` too), so they fail as a ``GraphForgetError`` naming the value
+        instead of a torch error deep in the backbone."""
+        def integer(name: str, low: int | None) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
+                bound = "" if low is None else f" >= {low}"
+                raise GraphForgetError(f"{name} must be an integer{bound}, got {value!r}")
+
+        integer("hidden_channels", 1)
+        integer("num_layers", 0)
+        integer("epochs", 0)
+        integer("seed", None)
+        if self.patience is not None:
+            integer("patience", 0)
+        for name in ("dropout", "lr", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise GraphForgetError(f"{name} must be a number, got {value!r}")
+        if not 0 < self.lr <= 1e4:
+            raise GraphForgetError(f"lr must lie in (0, 1e4], got {self.lr!r}")
+        if not 0 <= self.weight_decay <= 1e4:
+            raise GraphForgetError(f"weight_decay must lie in [0, 1e4], got {self.weight_decay!r}")
+        if not 0 <= self.dropout < 1:
+            raise GraphForgetError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        if self.model_kwargs is not None and not isinstance(self.model_kwargs, dict):
+            raise GraphForgetError(f"model_kwargs must be a dict, got {type(self.model_kwargs).__name__}")
+
     def _check_data(self, data: Data) -> None:
+        self._check_params()
         super()._check_data(data)
         for key in ("x", "y", "edge_index", "train_mask"):
             if getattr(data, key, None) is None:

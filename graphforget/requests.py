@@ -216,6 +216,11 @@ class ForgetRequest:
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> ForgetRequest:
+        """Inverse of :meth:`to_dict` (``payload`` without its ``kind``)."""
+        return cls(**payload)
+
     def content_hash(self) -> str:
         """A stable SHA-256 of the request's content (kind and ids)."""
         payload = json.dumps(self.to_dict(), sort_keys=True).encode()
@@ -359,7 +364,7 @@ class EdgeRequest(ForgetRequest):
         missing = ~torch.isin(_edge_keys(self.edge_index, n), existing)
         if missing.any():
             bad = self.edge_index[:, missing]
-            pairs = list(zip(bad[0].tolist()[:8], bad[1].tolist()[:8]))
+            pairs = list(zip(bad[0].tolist()[:8], bad[1].tolist()[:8], strict=False))
             raise InvalidRequestError(
                 f"edges do not exist in the graph (or were already forgotten): {pairs}"
                 f" ({int(missing.sum())} in all)")
@@ -380,6 +385,13 @@ class EdgeRequest(ForgetRequest):
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "edge_index": self.edge_index.tolist()}
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> EdgeRequest:
+        # a [2, k] list is ambiguous with k pairs when k == 2: go through a tensor
+        rows = payload["edge_index"]
+        return cls(torch.tensor(rows, dtype=torch.long).reshape(2, -1) if len(rows) == 2
+                   else torch.empty(2, 0, dtype=torch.long))
 
 
 class FeatureRequest(ForgetRequest):
@@ -448,7 +460,7 @@ def request_from_dict(payload: dict[str, Any]) -> ForgetRequest:
     if kind not in _REQUEST_KINDS:
         raise UnknownNameError(f"unknown request kind {kind!r}; expected one of {sorted(_REQUEST_KINDS)}")
     args = {k: v for k, v in payload.items() if k != "kind"}
-    return _REQUEST_KINDS[kind](**args)
+    return _REQUEST_KINDS[kind].from_dict(args)
 
 
 # ---------------------------------------------------------------------------

@@ -35,5 +35,5 @@ class Retrain(GNNUnlearner):
         report.breakdown["retrain"] = time.perf_counter() - start
         report.affected["nodes"] = int(request.affected_nodes(retained).numel())
 
-    def reference(self) -> "Retrain":
+    def reference(self) -> Retrain:
         return self.clone()

@@ -422,13 +422,18 @@ class Unlearner:
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         params = _jsonable(self.get_params())
+        state = self.get_state()
         try:
+            # The fingerprints let load() detect corrupted files (torch.load does not
+            # notice most flipped bytes inside tensor data).
             config = json.dumps({"format": FORMAT_VERSION, "method": self.method_name,
                                  "class": f"{type(self).__module__}.{type(self).__qualname__}",
-                                 "params": params}, indent=2, sort_keys=True)
+                                 "params": params, "fingerprint": state_fingerprint(state),
+                                 "params_fingerprint": state_fingerprint(params)},
+                                indent=2, sort_keys=True)
         except TypeError as exc:
             raise GraphForgetError(f"parameters of {self.method_name} are not JSON-serialisable: {exc}") from None
-        _atomic_write(folder / "state.pt", lambda f: torch.save(self.get_state(), f))
+        _atomic_write(folder / "state.pt", lambda f: torch.save(state, f))
         _atomic_write(folder / "unlearner.json", lambda f: f.write(config.encode()))
         return folder
 
@@ -445,7 +450,7 @@ class Unlearner:
         try:
             config = json.loads(cfg_path.read_text())
             method, params = config["method"], config["params"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
             raise GraphForgetError(f"corrupted {cfg_path}: {exc}") from None
         klass = resolve_method(method)
         if cls is not Unlearner and not issubclass(klass, cls):
@@ -454,13 +459,22 @@ class Unlearner:
             state = torch.load(state_path, weights_only=True, map_location="cpu")
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means corruption
             raise GraphForgetError(f"corrupted or unsafe {state_path}: {exc}") from None
-        obj = klass(**params)
+        if "params_fingerprint" in config and (
+                not isinstance(params, dict) or state_fingerprint(params) != config["params_fingerprint"]):
+            raise GraphForgetError(f"corrupted {cfg_path}: parameters do not match their fingerprint")
+        try:
+            obj = klass(**params)
+        except (TypeError, ValueError) as exc:
+            raise GraphForgetError(f"corrupted parameters in {cfg_path}: {exc}") from None
         try:
             obj.data_ = data_from_state(state["data"])
             obj.history_ = [request_from_dict(r) for r in state["history"]]
             obj._set_state(state["method"])
-        except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, IndexError) as exc:
             raise GraphForgetError(f"corrupted state in {state_path}: {exc}") from None
+        if "fingerprint" in config and obj.fingerprint() != config["fingerprint"]:
+            raise GraphForgetError(f"corrupted {state_path}: the state does not match the fingerprint "
+                                   f"recorded in {cfg_path.name}")
         return obj
 
 

@@ -110,7 +110,8 @@ def test_samplers_are_seeded_and_respect_pools(graph):
 
 
 def test_roundtrip_and_hash():
-    for req in (NodeRequest([1, 2]), EdgeRequest([(0, 1)]), FeatureRequest([1], [0]),
+    for req in (NodeRequest([1, 2]), EdgeRequest([(0, 1)]), EdgeRequest([(18, 3), (14, 5)]),
+                EdgeRequest(torch.empty(2, 0, dtype=torch.long)), FeatureRequest([1], [0]),
                 SampleRequest(np.array([3, 4]))):
         again = request_from_dict(req.to_dict())
         assert again == req and again.content_hash() == req.content_hash()

@@ -69,10 +69,29 @@ def _add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--first-seed", type=int, default=0, help="first seed S (default 0)")
     p.add_argument("--split", default=None, help="split: public|full|0.8/0.2|0.6/0.2/0.2")
     p.add_argument("--root", default=None, help="data root (default $GRAPHFORGET_DATA)")
+    p.add_argument("--clients", type=_positive, default=None,
+                   help="federated clients C (kg task): passed to the method as clients=C and, "
+                        "unless --split is given, selects the relation-clustered split C<C>")
     p.add_argument("--param", action="append", type=_param, default=[],
                    help="extra method parameter key=value (JSON values), repeatable")
     p.add_argument("--executor", default="serial", help="serial (default), process, ray")
+    p.add_argument("--partition", default=None,
+                   help="sharded methods: random|blpa|louvain|bekm|metis; guide: fast|sr; "
+                        "receraser: ubp|ibp|inbp|random")
+    p.add_argument("--aggregator", default=None,
+                   help="sharded methods: mean|majority|learned (or mean-log)")
+    p.add_argument("--shards", type=_positive, default=None, help="sharded methods: shards K")
+    p.add_argument("--repair", default=None,
+                   help="guide: subgraph repair none|zero|mirror|mixup")
+    p.add_argument("--setting", default=None,
+                   help="sharded methods: transductive|inductive (guide: inductive)")
     p.add_argument("--profile", action="store_true", help="add peak_memory_mb to records")
+    p.add_argument("--mia", nargs="?", const="loss", default=None, metavar="ATTACK",
+                   help="add mia_auc / mia_auc_retrain: loss (default), posterior or shadow attack")
+    p.add_argument("--poison", nargs="?", const="edge", default=None, metavar="KIND",
+                   help="inject a poison and forget it: edge (10%% heterophilic edges, default) or "
+                        "label (flipped training labels); adds poison_recovered")
+    p.add_argument("--poison-ratio", type=float, default=0.1, help="poison size (default 0.1)")
     p.add_argument("--json", dest="json_out", default=None, help="write records to this file")
     p.add_argument("--markdown", dest="markdown_out", default=None, help="write a Markdown table")
 
@@ -146,8 +165,24 @@ def _run_specs(specs: list[Any], executor: str, title: str,
     return records
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
+def _shard_flags(args: argparse.Namespace, method: str) -> dict[str, Any]:
+    """``--partition/--aggregator/--shards/--repair/--setting`` for the methods that take them."""
     from graphforget._registry import resolve_method
+
+    try:
+        names = set(resolve_method(method).param_names())
+    except GraphForgetError:
+        return {}
+    flags = {k: getattr(args, k, None) for k in ("partition", "aggregator", "shards", "repair",
+                                                  "setting")}
+    unknown = [f"--{k}" for k, v in flags.items() if v is not None and k not in names]
+    if unknown and not any(k in names for k in flags):
+        raise GraphForgetError(f"{', '.join(unknown)} only apply to sharded methods "
+                               f"(grapheraser, sisa), not {method!r}")
+    return {k: v for k, v in flags.items() if v is not None and k in names}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
     from graphforget.bench.runner import CellSpec, to_markdown, validate_spec, write_json
     from graphforget.bench.tasks import resolve_task
 
@@ -155,12 +190,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     dataset = args.dataset or task.default_dataset
     model = args.model or task.default_model
     specs = []
+    params, split = dict(args.param), args.split
+    if args.clients is not None:  # federated tasks: the method checks it, the split uses it
+        params["clients"] = args.clients
+        split = split or f"C{args.clients}"
     for method in args.method:
-        resolve_method(method)
+        task.resolve_method(method)  # a registered name, or a task-specific variant
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             spec = CellSpec(method=method, dataset=dataset, model=model, request=args.request,
                             ratio=args.ratio, seed=seed, task=task.name, root=args.root,
-                            split=args.split, params=dict(args.param), profile=args.profile)
+                            split=split, params={**params, **_shard_flags(args, method)},
+                            profile=args.profile,
+                            mia=args.mia, poison=args.poison, poison_ratio=args.poison_ratio)
             validate_spec(spec)
             specs.append(spec)
     records = _run_specs(specs, args.executor,
@@ -200,7 +241,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             p.update(getattr(cls, "demo_params", {}) or {})
             specs.append(CellSpec(method=cls.method_name, dataset=dataset, model=model,
                                   request=kind, ratio=ratio, seed=args.seed, root=args.root,
-                                  params=p))
+                                  params=p, share_reference=True))
     console.print(f"graphforget demo: {args.dataset}, forgetting {args.ratio:.0%} of the edges "
                   f"and {args.ratio:.0%} of the training nodes, {len(specs)} cells")
     _run_specs(specs, "serial", f"demo · {args.dataset} · {args.model}", include_original=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from graphforget._registry import make_method, resolve_method
+from graphforget._registry import make_method
 from graphforget.bench.tasks import resolve_task
 from graphforget.errors import GraphForgetError, UnsupportedRequestError
 from graphforget.executor import Executor, make_executor
@@ -48,6 +48,26 @@ class CellSpec:
     split: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     profile: bool = False
+    #: membership-inference attack to run (``loss``, ``posterior`` or ``shadow``): adds
+    #: ``mia_auc``, ``mia_auc_retrain`` and ``mia`` (the attack's full result) to the record.
+    mia: str | None = None
+    #: poison to inject and then forget (``edge``: heterophilic edges, ``label``: flipped
+    #: labels): the request served is exactly the poison; adds ``poison_recovered``.
+    poison: str | None = None
+    poison_ratio: float = 0.1
+    #: reuse the fitted reference of an earlier cell with the same reference model, data,
+    #: seed and request (within one process): methods of one table then share one retrain
+    #: and its timing, as they would in a single run. Used by ``graphforget demo``.
+    share_reference: bool = False
+
+
+_REFERENCE_CACHE: dict[tuple, tuple[Any, Any]] = {}
+
+
+def _reference_key(reference: Any, spec: CellSpec, request: Any) -> tuple:
+    params = json.dumps(reference.get_params(), sort_keys=True, default=str)
+    return (type(reference).__qualname__, params, spec.task, spec.dataset, spec.root, spec.split,
+            spec.seed, spec.poison, spec.poison_ratio, request.content_hash())
 
 
 def method_class(spec: CellSpec) -> type:
@@ -56,7 +76,7 @@ def method_class(spec: CellSpec) -> type:
     from graphforget.retrain import Retrain
 
     task = resolve_task(spec.task)
-    cls = resolve_method(spec.method)
+    cls = task.resolve_method(spec.method)  # the registered class, or the task's variant
     if cls is Retrain and task.task not in cls.tasks and task.retrain_class is not None:
         return task.retrain_class
     return cls
@@ -75,6 +95,7 @@ def validate_spec(spec: CellSpec) -> None:
                                f"choose one of: {', '.join(task.request_kinds)}")
     if not (isinstance(spec.ratio, (int, float)) and 0 < spec.ratio < 1):
         raise GraphForgetError(f"ratio must lie in (0, 1), got {spec.ratio!r}")
+    _validate_trust(spec, task)
     if cls.supported_models is not None and spec.model not in cls.supported_models:
         raise GraphForgetError(f"method {spec.method!r} works with models "
                                f"{', '.join(cls.supported_models)}, not {spec.model!r}")
@@ -83,6 +104,25 @@ def validate_spec(spec: CellSpec) -> None:
     if "model" in cls.param_names() and cls.supported_models is None \
             and spec.model not in model_names() and task.name == "node":
         raise GraphForgetError(f"unknown model {spec.model!r}; choose one of: {', '.join(model_names())}")
+
+
+def _validate_trust(spec: CellSpec, task: Any) -> None:
+    from graphforget.metrics.poison import POISONS
+    from graphforget.metrics.privacy import ATTACKS
+
+    if spec.mia is not None and spec.mia not in ATTACKS:
+        raise GraphForgetError(f"unknown attack {spec.mia!r}; choose one of: {', '.join(ATTACKS)}")
+    if spec.poison is not None and spec.poison not in POISONS:
+        raise GraphForgetError(f"unknown poison {spec.poison!r}; choose one of: {', '.join(POISONS)}")
+    if (spec.mia or spec.poison) and task.name != "node":
+        raise GraphForgetError(f"--mia and --poison need the node task, not {task.name!r}")
+    if spec.mia and not spec.poison and spec.request not in ("node", "sample"):
+        raise GraphForgetError(f"--mia measures membership of forgotten nodes: use --request node, "
+                               f"not {spec.request!r}")
+    if spec.mia and spec.poison == "edge":
+        raise GraphForgetError("--mia needs forgotten nodes; the edge poison forgets edges (use --poison label)")
+    if not (isinstance(spec.poison_ratio, (int, float)) and 0 < spec.poison_ratio <= 1):
+        raise GraphForgetError(f"poison ratio must lie in (0, 1], got {spec.poison_ratio!r}")
 
 
 def _build(spec: CellSpec) -> Any:
@@ -106,14 +146,25 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
     validate_spec(spec)
     task = resolve_task(spec.task)
     data = task.load(spec.dataset, spec.root, spec.split, spec.seed)
+    clean, poison_request = None, None
+    if spec.poison:
+        from graphforget.metrics.poison import poison
+
+        clean = data
+        data, poison_request = poison(clean, spec.poison, spec.poison_ratio, spec.seed)
     unlearner = _build(spec)
     with measure() as fit_cost:
         unlearner.fit(data)
     original_params = unlearner.parameter_vector()
     original_params = original_params.clone() if original_params is not None else None
     original_logits = unlearner.predict_logits()
+    if spec.mia:
+        from graphforget.metrics.privacy import query_logits
+
+        mia_original = query_logits(unlearner, data)  # the attacker's view before unlearning
     utility_original = task.utility(unlearner)
-    request = task.sample_request(data, spec.request, spec.ratio, spec.seed)
+    request = poison_request if poison_request is not None else \
+        task.sample_request(data, spec.request, spec.ratio, spec.seed)
     if not unlearner.supports(request):
         raise UnsupportedRequestError(
             f"method {spec.method!r} cannot serve {request.kind} requests")
@@ -121,8 +172,16 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
         report = unlearner.unlearn(request)
     reference = unlearner.reference()
     retained = task.retained(data, request)
-    with measure() as retrain_cost:
-        reference.fit(retained)
+    key = _reference_key(reference, spec, request) if spec.share_reference else None
+    if key is not None and key in _REFERENCE_CACHE:
+        reference, retrain_cost = _REFERENCE_CACHE[key]
+    else:
+        with measure() as retrain_cost:
+            reference.fit(retained)
+        if key is not None:
+            if len(_REFERENCE_CACHE) > 16:
+                _REFERENCE_CACHE.clear()
+            _REFERENCE_CACHE[key] = (reference, retrain_cost)
     record: dict[str, Any] = {
         "method": spec.method, "dataset": spec.dataset, "model": spec.model,
         "request": spec.request, "ratio": spec.ratio, "seed": spec.seed,
@@ -149,6 +208,25 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
     extras = getattr(unlearner, "bench_extras", None)
     if callable(extras):
         record.update(extras(data, request, retained))
+    if spec.mia:
+        from graphforget.metrics.privacy import membership_report
+
+        result = membership_report(mia_original, unlearner, reference, data, request.node_ids,
+                                   attacks=[spec.mia], seed=spec.seed)[spec.mia]
+        record["mia_auc"] = result.auc
+        record["mia_auc_retrain"] = result.auc_retrain
+        record["mia"] = result.to_dict()
+    if spec.poison:
+        from graphforget.metrics.poison import recovery
+
+        clean_model = reference.clone().fit(clean)
+        utility_clean = task.utility(clean_model)
+        record["poison"] = {"kind": spec.poison, "ratio": spec.poison_ratio, "items": len(request),
+                            "utility_clean": utility_clean}
+        record["request"] = request.kind
+        record["poison_recovered"] = recovery(utility_clean, utility_original, record["utility_unlearned"])
+        record["poison_recovered_retrain"] = recovery(utility_clean, utility_original,
+                                                      record["utility_retrain"])
     if spec.profile:
         record["peak_memory_mb"] = {"fit": fit_cost.peak_memory_mb,
                                     "unlearn": unlearn_cost.peak_memory_mb,

@@ -39,6 +39,29 @@ class BenchTask:
     #: the exact reference of this task, used when ``--method retrain`` is asked for a
     #: task that :class:`~graphforget.Retrain` (node classification) does not serve.
     retrain_class: ClassVar[type | None] = None
+    #: task-specific implementations of a method name registered for another task:
+    #: ``{"gradient-ascent": VisionGradientAscent}`` makes ``--method gradient-ascent``
+    #: run that class on this task when the registered class does not serve it.
+    method_variants: ClassVar[dict[str, type]] = {}
+
+    def resolve_method(self, name: str) -> type:
+        """The class ``--method name`` runs on this task: a :attr:`method_variants` entry
+        when the registered class of that name does not serve this task (or the name is
+        registered by no module), else the registered class."""
+        from graphforget._registry import resolve_method
+        from graphforget.errors import UnknownNameError
+
+        variants = {normalize(k): v for k, v in self.method_variants.items()}
+        variant = variants.get(normalize(name))
+        try:
+            cls = resolve_method(name)
+        except UnknownNameError:
+            if variant is None:
+                raise
+            return variant
+        if variant is not None and self.task not in getattr(cls, "tasks", ()):
+            return variant
+        return cls
 
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Any:
         raise NotImplementedError

@@ -14,3 +14,6 @@ __all__ = [
     "load_dataset", "dataset_names", "register_dataset", "apply_split", "DatasetInfo",
     "data_root", "cache_root", "dataset_dir", "csbm", "parse_synthetic",
 ]
+
+from graphforget.data import tabular as _tabular  # noqa: E402,F401  (registers tabular sets)
+from graphforget.graph import _dataset as _graph_datasets  # noqa: E402,F401  (registers TU sets)

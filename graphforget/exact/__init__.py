@@ -10,7 +10,8 @@ from graphforget.exact._aggregators import (
     make_aggregator,
 )
 from graphforget.exact._sharded import SISA, GraphEraser, ShardedUnlearner, shard_seed, train_shard_job
+from graphforget.exact.guide import GUIDE, SimilarityAggregator
 
 __all__ = ["GraphEraser", "SISA", "ShardedUnlearner", "shard_seed", "train_shard_job",
            "Aggregator", "MeanAggregator", "MeanLogAggregator", "MajorityAggregator",
-           "LearnedAggregator", "make_aggregator", "aggregator_names"]
+           "LearnedAggregator", "make_aggregator", "aggregator_names", "GUIDE", "SimilarityAggregator"]

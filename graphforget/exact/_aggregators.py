@@ -32,7 +32,7 @@ from graphforget._registry import normalize, resolve
 from graphforget.errors import GraphForgetError
 
 __all__ = ["Aggregator", "MeanAggregator", "MeanLogAggregator", "MajorityAggregator",
-           "LearnedAggregator", "make_aggregator", "aggregator_names"]
+           "LearnedAggregator", "make_aggregator", "aggregator_names", "register_aggregator"]
 
 
 class Aggregator:
@@ -162,8 +162,14 @@ _AGGREGATORS: dict[str, type[Aggregator]] = {
                                    LearnedAggregator)}
 
 
+def register_aggregator(cls: type[Aggregator]) -> type[Aggregator]:
+    """Class decorator: makes an aggregator available to :func:`make_aggregator` by name."""
+    _AGGREGATORS[normalize(cls.name)] = cls
+    return cls
+
+
 def aggregator_names() -> list[str]:
-    return [c.name for c in (MeanAggregator, MeanLogAggregator, MajorityAggregator, LearnedAggregator)]
+    return [c.name for c in _AGGREGATORS.values()]
 
 
 def make_aggregator(name: str | Aggregator, **kwargs: Any) -> Aggregator:

@@ -27,7 +27,7 @@ features, labels). A deletion resumes from the last checkpoint whose hash is unc
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -158,7 +158,15 @@ class ShardedUnlearner(GNNUnlearner):
         if self.setting not in SETTINGS:
             raise GraphForgetError(f"setting must be one of {SETTINGS}, got {self.setting!r}")
         make_aggregator(self.aggregator, **(self.aggregator_kwargs or {}))
-        make_partitioner(self.partition, **self._partitioner_kwargs())
+        self._make_partitioner()
+
+    def _make_partitioner(self) -> Any:
+        """The partitioner of this unlearner (subclasses map their own ``partition`` names)."""
+        return make_partitioner(self.partition, **self._partitioner_kwargs())
+
+    def _shard_job(self) -> Any:
+        """The picklable module-level function that trains one shard (``fn(data, spec)``)."""
+        return train_shard_job
 
     def _partitioner_kwargs(self) -> dict[str, Any]:
         kwargs = dict(self.partition_kwargs or {})
@@ -262,7 +270,7 @@ class ShardedUnlearner(GNNUnlearner):
             self.partition_ = given[0]
             self.node_slice_ = given[1]
         else:
-            partitioner = make_partitioner(self.partition, **self._partitioner_kwargs())
+            partitioner = self._make_partitioner()
             part = partitioner.partition(data, self.shards, nodes=data.train_mask & ~data.forgotten_mask)
             self.partition_ = part
             self.node_slice_ = self._assign_slices(part)
@@ -295,7 +303,7 @@ class ShardedUnlearner(GNNUnlearner):
             spec["init"] = None if start == 0 else self.checkpoints_[s][start - 1]["state"]
             specs.append((spec,))
             keys[s] = self.stage_keys(data, s)
-        results = self._executor().map(train_shard_job, specs, shared=data) if specs else []
+        results = self._executor().map(self._shard_job(), specs, shared=data) if specs else []
         old = getattr(self, "checkpoints_", None)
         out = []
         by_shard = dict(zip(shards, results, strict=True))
@@ -537,6 +545,8 @@ class GraphEraser(ShardedUnlearner):
     """
 
     tasks = (Task.NODE,)
+
+    demo_params: ClassVar[dict[str, Any]] = {"shards": 4}
 
     def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,

@@ -75,7 +75,7 @@ class SGC(torch.nn.Module):
         self.lin.reset_parameters()
 
     def features(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        """:math:`\hat{A}^K X`, cached while the same (unmodified) tensors come back:
+        r""":math:`\hat{A}^K X`, cached while the same (unmodified) tensors come back:
         the features do not depend on the parameters, so training propagates once."""
         if x.requires_grad or (edge_weight is not None and edge_weight.requires_grad):
             return propagate(x, edge_index, self.K, x.size(0), edge_weight)
@@ -84,7 +84,7 @@ class SGC(torch.nn.Module):
         cache = self.__dict__.get("_feature_cache")
         if cache is not None and len(cache[0]) == len(key) and all(
                 a is b if isinstance(a, Tensor) or a is None else a == b
-                for a, b in zip(cache[0], key)):
+                for a, b in zip(cache[0], key, strict=False)):
             return cache[1]
         with torch.no_grad():
             z = propagate(x, edge_index, self.K, x.size(0), edge_weight)

@@ -22,10 +22,11 @@ from graphforget.partition._base import (
     register_partitioner,
     select_nodes,
 )
+from graphforget.partition._guide import GUIDEPartitioner, gpi, guide_objective, polar
 
 __all__ = [
     "Partition", "Partitioner", "make_partitioner", "partitioner_names", "register_partitioner",
     "capacity", "induced_view", "select_nodes", "balanced_kmeans_assign",
     "RandomPartitioner", "BLPAPartitioner", "LouvainPartitioner", "BEKMPartitioner",
-    "MetisPartitioner",
+    "MetisPartitioner", "GUIDEPartitioner", "gpi", "polar", "guide_objective",
 ]

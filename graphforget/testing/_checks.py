@@ -55,12 +55,12 @@ def small_graph(num_nodes: int = 120, num_classes: int = 3, num_features: int = 
 
 
 def _default_requests(data: Data) -> dict[str, ForgetRequest]:
-    return {
-        "node": sample_nodes(data, count=3, seed=11),
-        "edge": sample_edges(data, count=3, seed=12),
-        "feature": sample_features(data, count=3, seed=13),
-        "sample": SampleRequest(sample_nodes(data, count=3, seed=14).node_ids),
-    }
+    out: dict[str, ForgetRequest] = {"node": sample_nodes(data, count=3, seed=11)}
+    if data.edge_index is not None and data.edge_index.numel():  # edge-less tabular data has none
+        out["edge"] = sample_edges(data, count=3, seed=12)
+    out["feature"] = sample_features(data, count=3, seed=13)
+    out["sample"] = SampleRequest(sample_nodes(data, count=3, seed=14).node_ids)
+    return out
 
 
 def _fresh(factory: Callable[[], Unlearner] | Unlearner) -> Unlearner:

@@ -1,0 +1,257 @@
+r"""GIF (Wu et al., WWW 2023) and the classical influence-function baseline IF.
+
+Both update the trained parameters with one influence (Newton) step
+:math:`\theta' = \theta + H^{-1}\,\tilde v` on the objective the backbone was trained on
+(:func:`graphforget.training.training_objective`, weight decay included). With :math:`M`
+the training nodes before and :math:`M'` after the request, :math:`\lambda` the weight
+decay and :math:`H` the Hessian of the retained objective
+:math:`J'(\theta)=\frac{1}{|M'|}\sum_{i\in M'}\ell_i(\theta;G')+\frac{\lambda}{2}\|\theta\|^2`,
+
+.. math::
+    \tilde v = \frac{1}{|M'|}\Big[\underbrace{\sum_{i\in (R\cup N)\cap M}\nabla\ell_i(\theta;G)
+      - \sum_{i\in N'\cap M'}\nabla\ell_i(\theta;G')}_{v}
+      + \lambda\,(|M|-|M'|)\,\theta\Big],
+
+which is :math:`-\nabla J'(\theta)` when :math:`\theta` minimises the original objective,
+so the step is Newton's step towards the retrained optimum. For **GIF**, :math:`N` is the
+influenced neighbourhood: nodes within :math:`L` hops of the changed nodes (:math:`L` =
+message-passing layers; :math:`L+1` for node deletion, whose removed edges change the
+degree normalisation of the neighbours), :math:`R` the forgotten nodes and :math:`N'`
+the part of :math:`R\cup N` still in the loss (:math:`N` for node deletion, all of it for
+edge and feature requests). **IF** drops the neighbourhood: only the nodes the request
+names (forgotten nodes, endpoints of forgotten edges, nodes whose features are
+forgotten) enter :math:`v`.
+
+By default only training nodes' losses enter :math:`v` (``loss_nodes="train"``: no test
+labels are used); ``loss_nodes="all"`` reproduces the official GIF-torch code, which sums
+the losses of every node in the neighbourhood.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+from torch_geometric.data import Data
+from torch_geometric.utils import k_hop_subgraph
+
+from graphforget._registry import register_method
+from graphforget.approx.influence import (
+    SOLVERS,
+    ObjectiveHessian,
+    inverse_hvp,
+    trainable_parameters,
+)
+from graphforget.errors import GraphForgetError
+from graphforget.gnn import GNNUnlearner
+from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
+from graphforget.training import forward
+from graphforget.unlearner import Guarantee, Task, UnlearnReport
+
+__all__ = ["GIF", "IF", "influenced_nodes", "message_passing_depth"]
+
+
+def message_passing_depth(model: str, num_layers: int, model_kwargs: dict[str, Any] | None = None) -> int:
+    """How many hops a backbone's output depends on (``K`` for SGC/GPR)."""
+    kwargs = model_kwargs or {}
+    name = model.lower().replace("-", "").replace("_", "")
+    if name == "sgc":
+        return int(kwargs.get("K", num_layers))
+    if name in ("gpr", "gprgnn"):
+        return int(kwargs.get("K", 10))
+    if name == "mlp":
+        return 0
+    return int(num_layers)
+
+
+def influenced_nodes(seeds: Tensor, edge_index: Tensor, num_nodes: int, hops: int) -> Tensor:
+    """Nodes reachable from ``seeds`` along edge direction in at most ``hops`` steps
+    (seeds included), sorted."""
+    if seeds.numel() == 0:
+        return seeds.clone()
+    if hops == 0 or edge_index.numel() == 0:
+        return torch.unique(seeds)
+    subset, _, _, _ = k_hop_subgraph(seeds, hops, edge_index, num_nodes=num_nodes, flow="target_to_source")
+    return torch.unique(subset)
+
+
+class _InfluenceUnlearner(GNNUnlearner):
+    guarantee = Guarantee.APPROXIMATE
+    supported_requests = (NodeRequest, EdgeRequest, FeatureRequest)
+    tasks = (Task.NODE,)
+    use_neighbourhood = True
+
+    def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
+                 dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
+                 epochs: int = 200, patience: int | None = None, seed: int = 0,
+                 model_kwargs: dict[str, Any] | None = None, solver: str = "cg",
+                 hessian: str = "exact", damping: float = 1e-2, iterations: int = 5,
+                 tol: float = 1e-3, scale: float | None = None, loss_nodes: str = "train",
+                 hops: int | None = None) -> None:
+        super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
+                         dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
+                         patience=patience, seed=seed, model_kwargs=model_kwargs)
+        if solver not in SOLVERS:
+            raise GraphForgetError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        if hessian not in ("auto", "exact", "gauss_newton"):
+            raise GraphForgetError(f"hessian must be 'auto', 'exact' or 'gauss_newton', got {hessian!r}")
+        if loss_nodes not in ("train", "all"):
+            raise GraphForgetError(f"loss_nodes must be 'train' or 'all', got {loss_nodes!r}")
+        if hops is not None and int(hops) < 0:
+            raise GraphForgetError(f"hops must be >= 0, got {hops!r}")
+        self.solver = solver
+        self.hessian = hessian
+        self.damping = damping
+        self.iterations = iterations
+        self.tol = tol
+        self.scale = scale
+        self.loss_nodes = loss_nodes
+        self.hops = hops
+
+    def hessian_kind(self) -> str:
+        """``"exact"`` for the linear (convex) SGC, ``"gauss_newton"`` otherwise, under ``"auto"``."""
+        if self.hessian != "auto":
+            return self.hessian
+        return "exact" if self.model.lower() == "sgc" else "gauss_newton"
+
+    # -- the sets of nodes whose losses enter v -----------------------------------
+    def depth(self) -> int:
+        return message_passing_depth(self.model, self.num_layers, self.model_kwargs)
+
+    def loss_sets(self, request: ForgetRequest, data: Data) -> tuple[Tensor, Tensor]:
+        """``(before, after)``: nodes whose losses on the original graph are removed from
+        the objective, and nodes whose losses on the retained graph are added back (before
+        restricting to the loss mask)."""
+        n = data.num_nodes
+        depth = self.depth()
+        if isinstance(request, NodeRequest):
+            removed = request.node_ids
+            hops = depth + 1 if self.hops is None else int(self.hops)
+            if not self.use_neighbourhood:
+                return removed.sort().values, removed.new_empty(0)
+            hood = influenced_nodes(removed, data.edge_index, n, hops)
+            return hood, hood[~torch.isin(hood, removed)]
+        if isinstance(request, EdgeRequest):
+            seeds = torch.unique(request.edge_index.reshape(-1))
+        else:
+            seeds = torch.unique(request.node_ids)
+        if not self.use_neighbourhood:
+            return seeds, seeds
+        hops = depth if self.hops is None else int(self.hops)
+        hood = influenced_nodes(seeds, data.edge_index, n, hops)
+        return hood, hood
+
+    def _loss_mask(self, data: Data, nodes: Tensor) -> Tensor:
+        mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+        mask[nodes] = True
+        if self.loss_nodes == "train":
+            mask &= data.train_mask
+        else:
+            mask &= ~data.forgotten_mask
+        return mask
+
+    def _local_logits(self, data: Data, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``(logits of the nodes in mask, their labels)`` from a forward pass on the
+        ``(L+1)``-hop subgraph around them (all of the graph when that is most of it).
+
+        With ``L`` message-passing layers a node's output depends on its ``L``-hop
+        in-neighbourhood, and one hop more keeps every degree (GCN normalisation, GAT's
+        softmax) inside it exact, so the logits equal the full-graph ones."""
+        nodes = mask.nonzero().view(-1)
+        n = data.num_nodes
+        subset, sub_ei, mapping, edge_mask = k_hop_subgraph(nodes, self.depth() + 1, data.edge_index,
+                                                            relabel_nodes=True, num_nodes=n)
+        if subset.numel() > 0.5 * n:
+            return forward(self.model_, data)[mask], data.y[mask]
+        sub = Data(x=data.x[subset], edge_index=sub_ei, num_nodes=int(subset.numel()))
+        ew = getattr(data, "edge_weight", None)
+        if ew is not None:
+            sub.edge_weight = ew[edge_mask]
+        return forward(self.model_, sub)[mapping], data.y[nodes]
+
+    def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
+        t0 = time.perf_counter()
+        before_nodes, after_nodes = self.loss_sets(request, self.data_)
+        mask_before = self._loss_mask(self.data_, before_nodes)
+        mask_after = self._loss_mask(retained, after_nodes)
+        t1 = time.perf_counter()
+        model = self.model_
+        model.eval()
+        params = trainable_parameters(model)
+        theta = parameters_to_vector(params).detach()
+        with torch.enable_grad():
+            # one forward pass on the retained graph serves the Hessian and the 'after'
+            # losses; the 'before' losses only need the subgraph around their nodes
+            hess = ObjectiveHessian(model, retained, retained.train_mask, self.weight_decay,
+                                    kind=self.hessian_kind())
+            loss = hess.logits.new_zeros(())
+            if mask_before.any():
+                logits, labels = self._local_logits(self.data_, mask_before)
+                loss = loss + F.cross_entropy(logits, labels, reduction="sum")
+            if mask_after.any():
+                loss = loss - F.cross_entropy(hess.logits[mask_after], retained.y[mask_after], reduction="sum")
+            if loss.requires_grad:
+                grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+                v = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
+                               for p, g in zip(params, grads, strict=True)])
+            else:
+                v = torch.zeros_like(theta)
+        m_old, m_new = int(self.data_.train_mask.sum()), int(retained.train_mask.sum())
+        v = (v.detach() + self.weight_decay * (m_old - m_new) * theta) / m_new
+        t2 = time.perf_counter()
+        result = inverse_hvp(hess.matvec, v, method=self.solver, damping=self.damping,
+                             iterations=self.iterations, tol=self.tol, scale=self.scale, seed=self.seed)
+        t3 = time.perf_counter()
+        vector_to_parameters(theta + result.solution, params)  # commit
+        report.breakdown.update(neighbourhood=t1 - t0, gradients=t2 - t1, solve=t3 - t2)
+        report.affected.update(nodes=int(before_nodes.numel()), loss_nodes_before=int(mask_before.sum()),
+                               loss_nodes_after=int(mask_after.sum()))
+        report.diagnostics.update(residual=result.residual, iterations=result.iterations,
+                                  hvp_products=hess.products, rhs_norm=float(v.norm()),
+                                  step_norm=float(result.solution.norm()), scale=result.scale)
+
+
+@register_method("gif")
+class GIF(_InfluenceUnlearner):
+    r"""Graph Influence Function unlearning (`Wu et al., WWW 2023
+    <https://arxiv.org/abs/2304.02835>`_): one influence step whose right-hand side
+    counts the forgotten nodes' losses **and** the change of the losses of their
+    :math:`L`-hop neighbourhood (see the module docstring for the math).
+
+    Args:
+        model, hidden_channels, num_layers, dropout, lr, weight_decay, epochs, patience,
+            seed, model_kwargs: as :class:`~graphforget.gnn.GNNUnlearner`.
+        solver (str): inverse-HVP solver, ``"cg"``, ``"lissa"``, ``"gif"`` (GIF-torch's
+            recursion) or ``"exact"``. (default: ``"cg"``)
+        hessian (str): ``"exact"``, ``"gauss_newton"`` (positive semi-definite) or ``"auto"``
+            (exact for the convex SGC, Gauss--Newton for non-convex backbones, whose exact
+            Hessian is indefinite away from a strict minimum). (default: ``"exact"``)
+        damping (float): added to the Hessian (``"gif"``: GIF-torch's ``damp``). (default: :obj:`1e-2`)
+        iterations (int): solver iterations (CG: a maximum; the default truncated CG of
+            5 products keeps GIF >= 20x cheaper than retraining, see
+            ``benchmarks/results/gif.md``; raise it for a more exact Newton step).
+            (default: :obj:`5`)
+        tol (float): CG relative-residual tolerance. (default: :obj:`1e-3`)
+        scale (float, optional): LiSSA/GIF scale; ``None`` = from power iteration.
+        loss_nodes (str): ``"train"`` (only training nodes' losses enter :math:`v`) or
+            ``"all"`` (the official code's behaviour). (default: ``"train"``)
+        hops (int, optional): neighbourhood radius; ``None`` = :math:`L` (:math:`L+1` for
+            node deletion).
+    """
+
+    use_neighbourhood = True
+
+
+@register_method("if")
+class IF(_InfluenceUnlearner):
+    r"""Classical influence-function unlearning (Koh & Liang, 2017) on a GNN: the same
+    Newton step as :class:`GIF` but :math:`v` counts only the nodes the request names
+    (forgotten nodes; endpoints of forgotten edges; nodes whose features are forgotten),
+    ignoring the neighbourhood the change propagates to. Same arguments as :class:`GIF`.
+    """
+
+    use_neighbourhood = False

@@ -1,0 +1,187 @@
+"""Unlearners that serve link prediction (and, where declared, node classification)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from graphforget._registry import register_method
+from graphforget.errors import GraphForgetError
+from graphforget.gnn import GNNUnlearner
+from graphforget.link._model import DECODERS, LinkPredictor, train_link_predictor
+from graphforget.link._split import is_link_data
+from graphforget.models import build_model
+from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
+from graphforget.training import forward, seeded
+from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
+
+__all__ = ["LinkGNNUnlearner", "LinkRetrain"]
+
+_TASKS = ("auto", "link", "node")
+
+
+class LinkGNNUnlearner(GNNUnlearner):
+    """A :class:`~graphforget.gnn.GNNUnlearner` that also trains link predictors.
+
+    With ``task="link"`` (or ``"auto"`` on data made by
+    :func:`~graphforget.link.link_split`) the model is a
+    :class:`~graphforget.link.LinkPredictor`: the backbone encodes nodes into
+    ``hidden_channels``-dimensional embeddings and ``decoder`` scores pairs; it is
+    trained by :func:`~graphforget.link.train_link_predictor`. With ``task="node"`` it
+    is the usual node classifier.
+
+    Args:
+        decoder (str): ``"dot"`` or ``"mlp"`` (link task only). (default: ``"dot"``)
+        task (str): ``"auto"``, ``"link"`` or ``"node"``. (default: ``"auto"``)
+        **others: as :class:`~graphforget.gnn.GNNUnlearner`.
+    """
+
+    def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
+                 dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
+                 epochs: int = 200, patience: int | None = None, seed: int = 0,
+                 model_kwargs: dict[str, Any] | None = None, decoder: str = "dot",
+                 task: str = "auto") -> None:
+        super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
+                         dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
+                         patience=patience, seed=seed, model_kwargs=model_kwargs)
+        self.decoder = decoder
+        self.task = task
+
+    # -- task ---------------------------------------------------------------------
+    def _resolve_task(self, data: Data) -> str:
+        if self.task not in _TASKS:
+            raise GraphForgetError(f"task must be one of {', '.join(_TASKS)}, got {self.task!r}")
+        if self.decoder not in DECODERS:
+            raise GraphForgetError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        task = ("link" if is_link_data(data) else "node") if self.task == "auto" else self.task
+        allowed = {t.value for t in type(self).tasks}
+        if task not in allowed:
+            raise GraphForgetError(f"{self.method_name} does not serve the {task!r} task "
+                                   f"(it serves: {', '.join(sorted(allowed))})")
+        return task
+
+    @property
+    def is_link(self) -> bool:
+        return getattr(self, "task_", None) == "link"
+
+    def _check_data(self, data: Data) -> None:
+        task = self._resolve_task(data)
+        if task == "node":
+            super()._check_data(data)
+            return
+        Unlearner._check_data(self, data)
+        for key in ("x", "edge_index", "test_pos", "test_neg"):
+            if getattr(data, key, None) is None:
+                raise GraphForgetError(
+                    f"{self.method_name} (link task) needs data.{key}: split the graph with "
+                    "graphforget.link.link_split()")
+
+    # -- model ----------------------------------------------------------------------
+    def _build_model(self) -> torch.nn.Module:
+        if not self.is_link:
+            return super()._build_model()
+        with seeded(self.seed):
+            encoder = build_model(self.model, self.in_channels_, self.hidden_channels,
+                                  hidden_channels=self.hidden_channels, num_layers=self.num_layers,
+                                  dropout=self.dropout, **(self.model_kwargs or {}))
+            return LinkPredictor(encoder, self.hidden_channels, self.decoder)
+
+    def _train_fresh(self, data: Data) -> torch.nn.Module:
+        if not self.is_link:
+            return super()._train_fresh(data)
+        model = self._build_model()
+        train_link_predictor(model, data, self.train_config, seed=self.seed)
+        return model
+
+    def _fit(self, data: Data) -> None:
+        self.task_ = self._resolve_task(data)
+        self.in_channels_ = int(data.x.size(-1))
+        self.num_classes_ = 0 if self.is_link else _num_classes(data)
+        self.model_ = self._train_fresh(data)
+
+    # -- inference ------------------------------------------------------------------
+    def _embed(self, data: Data) -> Tensor:
+        """Node embeddings (link) or logits (node) on ``data``; subclasses may change it."""
+        self.model_.eval()
+        return forward(self.model_, data)
+
+    def _logits(self, data: Data) -> Tensor:
+        return self._embed(data)
+
+    def _decode(self, z: Tensor, pairs: Tensor) -> Tensor:
+        return self.model_.decode(z, pairs)
+
+    def link_scores(self, pairs: Tensor, data: Data | None = None) -> Tensor:
+        """Logits of the node pairs ``pairs`` (``[2, k]``), embeddings on the inference graph."""
+        self._check_fitted()
+        if not self.is_link:
+            raise GraphForgetError(f"{self.method_name} was fitted for node classification, "
+                                   "not link prediction")
+        with torch.no_grad():
+            return self._decode(self._embed(self.inference_data(data)), pairs)
+
+    def link_metrics(self, split: str = "test") -> dict[str, float]:
+        """AUROC and AUPRC on ``{split}_pos`` vs ``{split}_neg`` (see :func:`~graphforget.link.dt_metrics`)."""
+        from graphforget.link._metrics import dt_metrics
+
+        return dt_metrics(self, split)
+
+    def reference(self) -> Unlearner:
+        if not self.is_link:
+            return super().reference()
+        params = self.get_params()
+        return LinkRetrain(**{k: v for k, v in params.items() if k in LinkRetrain.param_names()})
+
+    # -- state ------------------------------------------------------------------------
+    def _get_state(self) -> dict[str, Any]:
+        state = super()._get_state()
+        state["task"] = self.task_
+        return state
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.task_ = str(state["task"])
+        super()._set_state(state)
+
+
+def _num_classes(data: Data) -> int:
+    from graphforget.training import num_classes
+
+    return num_classes(data)
+
+
+@register_method("link-retrain")
+class LinkRetrain(LinkGNNUnlearner):
+    r"""Exact link-prediction unlearning: retrain the link predictor on the retained graph.
+
+    The new model is a fresh encoder + decoder initialised with the same seed and
+    trained with the same negatives generator on ``request.apply(data)``, so it equals
+    ``LinkRetrain(...).fit(retained)`` bit for bit on CPU. This is the task's
+    ``retrain_class``: ``graphforget bench --method retrain --task link`` runs it.
+    """
+
+    guarantee = Guarantee.EXACT
+    supported_requests = (NodeRequest, EdgeRequest, FeatureRequest)
+    tasks = (Task.LINK,)
+
+    def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
+                 dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
+                 epochs: int = 200, patience: int | None = None, seed: int = 0,
+                 model_kwargs: dict[str, Any] | None = None, decoder: str = "dot",
+                 task: str = "link") -> None:
+        super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
+                         dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
+                         patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         decoder=decoder, task=task)
+
+    def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
+        start = time.perf_counter()
+        self.model_ = self._train_fresh(retained)
+        report.breakdown["retrain"] = time.perf_counter() - start
+        report.affected["nodes"] = int(request.affected_nodes(retained).numel())
+
+    def reference(self) -> LinkRetrain:
+        return self.clone()

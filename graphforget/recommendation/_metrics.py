@@ -1,0 +1,69 @@
+r"""Full-ranking top-:math:`K` metrics with the training items masked.
+
+For every user :math:`u` with at least one held-out item (the set :math:`T_u`), all items
+are scored, the user's training items are excluded, and the top :math:`K` list
+:math:`r_1..r_K` is compared with :math:`T_u`:
+
+.. math::
+    \mathrm{Recall@}K = \frac{|\{r_1..r_K\} \cap T_u|}{|T_u|}, \qquad
+    \mathrm{NDCG@}K = \frac{\sum_{j=1}^{K} [r_j \in T_u] / \log_2(j+1)}
+                          {\sum_{j=1}^{\min(K, |T_u|)} 1 / \log_2(j+1)}
+
+averaged over users (LightGCN's and RecEraser's protocol). Users are scored in batches;
+nothing of size users × items is held beyond one batch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["ranking_metrics"]
+
+
+def ranking_metrics(user_emb: Tensor, item_emb: Tensor, known: Tensor, target: Tensor,
+                    ks: tuple[int, ...] = (10, 20, 50), batch_size: int = 1024,
+                    users: Tensor | None = None) -> dict[str, float]:
+    """Recall@K and NDCG@K (keys ``recall@K``, ``ndcg@K``, plus ``users``).
+
+    Args:
+        user_emb, item_emb: ``[U, d]`` and ``[I, d]``; scores are dot products.
+        known: ``[2, m]`` ``(user, item)`` pairs excluded from the ranking (training items).
+        target: ``[2, t]`` ``(user, item)`` held-out pairs to retrieve.
+        users: restrict the average to these users (default: every user with a target).
+    """
+    num_items = item_emb.size(0)
+    kmax = min(max(ks), num_items)
+    eval_users = torch.unique(target[0]) if users is None else torch.unique(users)
+    eval_users = eval_users[torch.isin(eval_users, target[0])]
+    sums = {f"{m}@{k}": 0.0 for k in ks for m in ("recall", "ndcg")}
+    if eval_users.numel() == 0:
+        return {**{k: float("nan") for k in sums}, "users": 0}
+    pos = torch.full((user_emb.size(0),), -1, dtype=torch.long)
+    discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, dtype=torch.float64))
+    ideal = torch.cumsum(discount, 0)
+    for start in range(0, eval_users.numel(), batch_size):
+        batch = eval_users[start:start + batch_size]
+        pos[batch] = torch.arange(batch.numel())
+        with torch.no_grad():
+            scores = (user_emb[batch] @ item_emb.t()).double()
+        sel = pos[known[0]] >= 0
+        scores[pos[known[0, sel]], known[1, sel]] = float("-inf")
+        hit_matrix = torch.zeros(batch.numel(), num_items, dtype=torch.bool)
+        sel = pos[target[0]] >= 0
+        hit_matrix[pos[target[0, sel]], target[1, sel]] = True
+        pos[batch] = -1
+        top = torch.topk(scores, kmax, dim=1).indices
+        hits = hit_matrix.gather(1, top).double()  # [b, kmax]
+        n_target = hit_matrix.sum(1).double()
+        for k in ks:
+            kk = min(k, kmax)
+            h = hits[:, :kk]
+            sums[f"recall@{k}"] += float((h.sum(1) / n_target).sum())
+            dcg = (h * discount[:kk]).sum(1)
+            idcg = ideal[(n_target.clamp(max=kk) - 1).long()]
+            sums[f"ndcg@{k}"] += float((dcg / idcg).sum())
+    n = eval_users.numel()
+    out = {k: v / n for k, v in sums.items()}
+    out["users"] = int(n)
+    return out

@@ -1,0 +1,156 @@
+"""RecEraser, recommendation data/requests, partitions and ranking metrics."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from graphforget.errors import InvalidRequestError
+from graphforget.recommendation import (
+    InteractionRequest,
+    RecEraser,
+    RecommendationRetrain,
+    UserRequest,
+    capacity_assign,
+    interaction_data,
+    ranking_metrics,
+    receraser_partition,
+    sample_interactions,
+    sample_users,
+    split_pairs,
+)
+from graphforget.recommendation.receraser import train_rec_shard_job
+from graphforget.requests import request_from_dict
+from graphforget.testing import check_unlearner
+
+FAST = dict(shards=3, embedding_dim=8, epochs=10, batch_size=128, eval_every=2, patience=2,
+            aggregator_epochs=6, partition_iterations=5)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data():
+    g = torch.Generator().manual_seed(0)
+    num_users, num_items = 40, 30
+    users = torch.randint(num_users, (600,), generator=g)
+    items = (users % 3) * 10 + torch.randint(10, (600,), generator=g)  # three taste groups
+    keys = torch.unique(users * num_items + items)
+    split = torch.zeros(keys.numel(), dtype=torch.long)
+    perm = torch.randperm(keys.numel(), generator=g)
+    split[perm[:60]] = 2
+    split[perm[60:120]] = 1
+    return interaction_data(keys // num_items, keys % num_items, num_users, num_items, split)
+
+
+def test_metrics_on_a_hand_built_example():
+    # 2 users, 4 items; scores are dot products with one-dimensional embeddings
+    user = torch.tensor([[1.0], [1.0]])
+    item = torch.tensor([[4.0], [3.0], [2.0], [1.0]])
+    known = torch.tensor([[0], [0]])  # user 0 trained on item 0: masked from its ranking
+    target = torch.tensor([[0, 0, 1], [1, 3, 2]])  # user 0 -> {1, 3}; user 1 -> {2}
+    out = ranking_metrics(user, item, known, target, ks=(1, 2))
+    # user 0 ranks 1, 2, 3: hits at rank 1 (and 3). user 1 ranks 0, 1, 2, 3: hit at rank 3.
+    assert out["recall@1"] == pytest.approx((0.5 + 0.0) / 2)
+    assert out["ndcg@1"] == pytest.approx((1.0 + 0.0) / 2)
+    assert out["recall@2"] == pytest.approx((0.5 + 0.0) / 2)
+    idcg0 = 1 + 1 / math.log2(3)
+    assert out["ndcg@2"] == pytest.approx((1.0 / idcg0 + 0.0) / 2)
+    assert out["users"] == 2
+
+
+def test_requests_validate_apply_and_roundtrip(data):
+    pairs = split_pairs(data, "train")[:, :3]
+    req = InteractionRequest(pairs)
+    retained = req.apply(data)
+    assert retained.edge_index.size(1) == data.edge_index.size(1) - 3
+    assert request_from_dict(req.to_dict()) == req
+    with pytest.raises(InvalidRequestError, match="not retained training"):
+        req.validate(retained)  # already forgotten
+    test_pair = split_pairs(data, "test")[:, :1]
+    with pytest.raises(InvalidRequestError):
+        InteractionRequest(test_pair).validate(data)
+    with pytest.raises(InvalidRequestError, match="out of range"):
+        InteractionRequest([[0], [data.num_items]]).validate(data)
+    with pytest.raises(TypeError):
+        InteractionRequest(torch.tensor([[0.5], [1.0]]))
+    user = int(pairs[0, 0])
+    gone = UserRequest([user]).apply(data)
+    assert not bool((gone.edge_index[0] == user).any()) and bool(gone.forgotten_mask[user])
+    with pytest.raises(InvalidRequestError, match="already forgotten"):
+        UserRequest([user]).validate(gone)
+    assert request_from_dict(UserRequest([user]).to_dict()) == UserRequest([user])
+
+
+def test_capacity_assignment_respects_capacity():
+    g = torch.Generator().manual_seed(0)
+    dist = torch.rand(100, 4, generator=g)
+    dist[:, 0] -= 1  # everyone prefers anchor 0
+    assign = capacity_assign(dist, 30)
+    assert (assign >= 0).all()
+    assert int(torch.bincount(assign, minlength=4).max()) <= 30
+
+
+@pytest.mark.parametrize("method", ["ubp", "ibp", "inbp", "random"])
+def test_partitions_are_balanced_and_declare_dependencies(data, method):
+    part = receraser_partition(data, 3, method, seed=0, capacity=1.2, iterations=5,
+                               embedding_dim=8, embedding_config={"epochs": 3})
+    train = data.edge_split == 0
+    assert bool((part.edge_shard[train] >= 0).all()) and bool((part.edge_shard[~train] == -1).all())
+    sizes = torch.bincount(part.edge_shard[train], minlength=3)
+    if method in ("inbp", "random"):  # capacity is counted in interactions
+        assert int(sizes.max()) <= math.ceil(1.2 * int(train.sum()) / 3)
+    assert part.data_dependent == (method != "random")
+
+
+def test_conformance_receraser(data):
+    requests = [sample_interactions(data, count=5, seed=1), sample_users(data, count=1, seed=2)]
+    summary = check_unlearner(lambda: RecEraser(**FAST), data, requests=requests)
+    assert "exact-equals-reference" in summary["checks"]
+    report = summary["reports"][0]
+    assert report["diagnostics"]["aggregator_retrained"] is True
+    assert "aggregator" in report["breakdown"]
+
+
+def test_conformance_retrain(data):
+    summary = check_unlearner(lambda: RecommendationRetrain(embedding_dim=8, epochs=6, batch_size=128),
+                              data, requests=[sample_interactions(data, count=3, seed=1)],
+                              check_determinism=False)
+    assert "exact-equals-reference" in summary["checks"]
+
+
+def test_shard_retraining_is_exact_and_local(data):
+    u = RecEraser(model="lightgcn", partition="ubp", **{k: v for k, v in FAST.items()}).fit(data)
+    per_shard = u._shard_data(u.data_)
+    sizes = [p[0].size(1) for p in per_shard]
+    assert all(s > 0 for s in sizes)
+    # a user's interactions live in one UBP shard: forgetting one touches that shard only
+    pair = per_shard[1][0][:, :1]
+    report = u.unlearn(InteractionRequest(pair))
+    assert report.affected["shards"] == [1]
+    fresh = train_rec_shard_job(u._spec(u.data_, 1, u._shard_data(u.data_)[1]))["state"]
+    assert all(torch.equal(fresh[k], u.shards_[1]["state"][k]) for k in fresh)
+    assert 0.0 <= u.score() <= 1.0
+
+
+def test_recommendation_task_registered():
+    from graphforget.bench.tasks import resolve_task
+
+    task = resolve_task("recommendation")
+    assert task.utility_metric == "recall@20"
+    assert set(task.request_kinds) == {"interaction", "user"}
+    assert task.retrain_class is RecommendationRetrain
+
+
+def test_bad_parameters_raise(data):
+    for kwargs in ({"partition": "metis"}, {"model": "gcn"}, {"aggregator": "learned"}, {"shards": 0}):
+        with pytest.raises(ValueError):
+            RecEraser(**{**FAST, **kwargs}).fit(data)

@@ -1,0 +1,240 @@
+import json
+import os
+
+import pytest
+
+from graphforget import ledger as ledger_module
+from graphforget.errors import GraphForgetError, InvalidRequestError
+from graphforget.ledger import Ledger, LedgeredUnlearner, LedgerError, record_hash
+from graphforget.requests import EdgeRequest, NodeRequest
+from graphforget.unlearner import Unlearner
+
+from ._helpers import fast_retrain, tiny_graph, train_ids
+
+
+def _expected_fingerprints(requests):
+    u = fast_retrain().fit(tiny_graph())
+    fps = [u.fingerprint()]
+    for r in requests:
+        u.unlearn(r)
+        fps.append(u.fingerprint())
+    return fps
+
+
+def test_records_carry_the_contract_fields(tmp_path):
+    data = tiny_graph()
+    a, b = train_ids(data, 2)
+    u = LedgeredUnlearner(fast_retrain().fit(data), tmp_path)
+    before = u.fingerprint()
+    u.unlearn(NodeRequest([a]))
+    with pytest.raises(InvalidRequestError, match="already forgotten"):
+        u.unlearn(NodeRequest([a]))
+    u.unlearn(NodeRequest([b]))
+    records = Ledger(tmp_path).records()
+    assert [r["type"] for r in records] == ["init", "request", "request", "request"]
+    assert [r.get("outcome") for r in records[1:]] == ["applied", "rejected", "applied"]
+    first, rejected = records[1], records[2]
+    assert first["content_hash"] == NodeRequest([a]).content_hash()
+    assert first["kind"] == "node" and first["request"]["node_ids"] == [a]
+    assert first["method"] == "retrain" and first["timestamp"]
+    assert first["fingerprint_before"] == before != first["fingerprint_after"]
+    assert "already forgotten" in rejected["reason"]
+    assert rejected["fingerprint_before"] == rejected["fingerprint_after"] == first["fingerprint_after"]
+    assert records[3]["fingerprint_after"] == u.fingerprint()
+    for prev, rec in zip(records[:-1], records[1:], strict=True):
+        assert rec["prev"] == prev["hash"] and rec["hash"] == record_hash(rec)
+    assert Ledger(tmp_path).verify().ok
+
+
+def test_certified_bound_and_budget_are_journaled(tmp_path):
+    data = tiny_graph()
+    u = fast_retrain().fit(data)
+    led = Ledger(tmp_path)
+    led.init(u)
+    real = u._unlearn
+
+    def with_certificate(request, retained, report):
+        real(request, retained, report)
+        report.diagnostics.update(epsilon=1.0, budget_left=0.25, residual_bound=0.01, other=3)
+
+    u._unlearn = with_certificate
+    led.apply(u, NodeRequest(train_ids(data, 1)))
+    cert = led.records()[-1]["certificate"]
+    assert cert == {"epsilon": 1.0, "budget_left": 0.25, "residual_bound": 0.01}
+
+
+def test_restore_reapplies_requests_after_the_checkpoint(tmp_path):
+    data = tiny_graph()
+    ids = train_ids(data, 4)
+    requests = [NodeRequest([i]) for i in ids]
+    fps = _expected_fingerprints(requests)
+    u = LedgeredUnlearner(fast_retrain().fit(data), tmp_path, checkpoint_every=3)
+    u.unlearn_many(requests)
+    assert u.fingerprint() == fps[-1]
+    restored, summary = Ledger(tmp_path).restore()
+    assert summary["checkpoint"] == "ckpt-00000003" and summary["replayed"] == 1
+    assert summary["applied"] == 4 and summary["mismatches"] == []
+    assert restored.fingerprint() == fps[-1]
+    resumed = LedgeredUnlearner(None, tmp_path)
+    assert resumed.fingerprint() == fps[-1] and resumed.summary["replayed"] == 0
+
+
+def test_tampering_is_detected(tmp_path):
+    data = tiny_graph()
+    u = LedgeredUnlearner(fast_retrain().fit(data), tmp_path)
+    for i in train_ids(data, 3):
+        u.unlearn(NodeRequest([i]))
+    path = tmp_path / "journal.jsonl"
+    pristine = path.read_bytes()
+    lines = pristine.decode().splitlines()
+
+    def write(ls):
+        path.write_text("\n".join(ls) + "\n")
+
+    # 1. an edited field
+    rec = json.loads(lines[2])
+    rec["request"]["node_ids"] = [999]
+    write(lines[:2] + [json.dumps(rec)] + lines[3:])
+    result = Ledger(tmp_path).verify()
+    assert not result.ok and any("record 2: hash mismatch" in e for e in result.errors)
+    with pytest.raises(LedgerError, match="verification"):
+        Ledger(tmp_path).restore()
+    # 2. an edited field with its own hash recomputed: the chain breaks at the next record
+    rec["hash"] = record_hash(rec)
+    write(lines[:2] + [json.dumps(rec)] + lines[3:])
+    assert any("record 3: prev hash" in e for e in Ledger(tmp_path).verify().errors)
+    # 3. a deleted record
+    write(lines[:1] + lines[2:])
+    errors = Ledger(tmp_path).verify().errors
+    assert any("record 1: sequence number" in e for e in errors)
+    assert any("prev hash" in e for e in errors)
+    # 4. swapped records
+    write([lines[0], lines[2], lines[1], lines[3]])
+    assert not Ledger(tmp_path).verify().ok
+    # the untouched journal verifies
+    path.write_bytes(pristine)
+    assert Ledger(tmp_path).verify().ok
+
+
+def test_torn_tail_is_an_unacknowledged_request(tmp_path):
+    data = tiny_graph()
+    ids = train_ids(data, 3)
+    u = LedgeredUnlearner(fast_retrain().fit(data), tmp_path)
+    u.unlearn(NodeRequest([ids[0]]))
+    acknowledged = u.fingerprint()
+    path = tmp_path / "journal.jsonl"
+    with open(path, "ab") as f:  # a crash half-way through appending the next record
+        f.write(b'{"type": "request", "outcome": "appl')
+    assert Ledger(tmp_path).verify().torn_tail
+    restored, summary = Ledger(tmp_path).restore()
+    assert restored.fingerprint() == acknowledged and summary["applied"] == 1
+    assert Ledger(tmp_path).verify().ok and not Ledger(tmp_path).verify().torn_tail
+
+
+class _Crash(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing catches it on the way up."""
+
+
+def _crashing(monkeypatch, at):
+    """Makes the ``at``-th durable write (fsync of a file or directory, atomic write,
+    unlearner save) raise, leaving whatever was written so far on disk."""
+    calls = {"n": 0}
+
+    def tick():
+        calls["n"] += 1
+        if calls["n"] == at:
+            raise _Crash()
+
+    real_fsync, real_replace, real_save = os.fsync, os.replace, Unlearner.save
+
+    def fsync(fd):
+        tick()
+        real_fsync(fd)
+
+    def replace(a, b):
+        tick()
+        real_replace(a, b)
+
+    def save(self, path):
+        tick()
+        return real_save(self, path)
+
+    monkeypatch.setattr(ledger_module.os, "fsync", fsync)
+    monkeypatch.setattr(ledger_module.os, "replace", replace)
+    monkeypatch.setattr(Unlearner, "save", save)
+    return calls
+
+
+def test_a_crash_at_every_write_point_is_recovered(tmp_path, monkeypatch):
+    """Crash at the k-th durable write for every k: restore never sees a half-applied
+    request, never loses an acknowledged one, and resuming ends in the same state."""
+    data = tiny_graph()
+    requests = [NodeRequest([i]) for i in train_ids(data, 3)] + [EdgeRequest([[0], [0]])]
+    fps = _expected_fingerprints(requests[:3])
+    fitted = fast_retrain().fit(data)
+    at, crashed_somewhere = 1, True
+    while crashed_somewhere:
+        folder = tmp_path / f"crash-{at}"
+        acknowledged = 0
+        with monkeypatch.context() as m:
+            _crashing(m, at)
+            try:
+                led = Ledger(folder, checkpoint_every=2)
+                u = fitted.clone().fit(data)
+                led.init(u)
+                for r in requests[:3]:
+                    led.apply(u, r)
+                    acknowledged += 1
+                crashed_somewhere = False
+            except _Crash:
+                pass
+        led = Ledger(folder, checkpoint_every=2)
+        if not led.exists:  # crashed before the genesis checkpoint: start over
+            assert acknowledged == 0
+            led.recover()
+            u = fitted.clone().fit(data)
+            led.init(u)
+        else:
+            u, summary = led.restore()
+            assert summary["mismatches"] == []
+            assert summary["applied"] >= acknowledged, f"crash {at}: an acknowledged request was lost"
+            assert u.fingerprint() == fps[summary["applied"]], f"crash {at}: half-applied state"
+        done = sum(1 for r in led.records() if r["type"] == "request")
+        for r in requests[done:3]:
+            led.apply(u, r)
+        assert u.fingerprint() == fps[3]
+        assert led.verify().ok, led.verify().errors
+        reloaded, _ = Ledger(folder).restore()
+        assert reloaded.fingerprint() == fps[3]
+        at += 1
+    assert at > 10  # the protocol has many write points; each was crashed at
+
+
+def test_apply_refuses_a_model_out_of_sync_with_the_ledger(tmp_path):
+    data = tiny_graph()
+    ids = train_ids(data, 2)
+    u = fast_retrain().fit(data)
+    led = Ledger(tmp_path)
+    led.init(u)
+    u.unlearn(NodeRequest([ids[0]]))  # served behind the ledger's back
+    with pytest.raises(LedgerError, match="not the ledger's last state"):
+        led.apply(u, NodeRequest([ids[1]]))
+    assert len(led.records()) == 1
+
+
+def test_ledger_errors_are_clear(tmp_path):
+    with pytest.raises(LedgerError, match="not a ledger"):
+        Ledger(tmp_path / "nothing").restore()
+    with pytest.raises(GraphForgetError, match="checkpoint_every"):
+        Ledger(tmp_path, checkpoint_every=0)
+    u = fast_retrain().fit(tiny_graph())
+    LedgeredUnlearner(u, tmp_path)
+    with pytest.raises(LedgerError, match="already holds a ledger"):
+        LedgeredUnlearner(u, tmp_path)
+    with pytest.raises(TypeError, match="ForgetRequest"):
+        Ledger(tmp_path).apply(u, [1, 2])
+    assert Ledger(tmp_path).records()[-1]["outcome"] == "rejected"
+    first = Ledger(tmp_path)
+    with first.locked(), pytest.raises(LedgerError, match="in use"):
+        with Ledger(tmp_path).locked():
+            pass
