@@ -112,6 +112,7 @@ def grid(args) -> list[str]:
                     f"{r['single_s']:.2f} | {r['shards_hit']} | {r['partition_s']:.2f} | {r['balance']:.4f} | "
                     f"{r['fairness']:.3f} | {r['cut']:.3f} | {r['uniform']} | {r['same_as_ref']} |")
                 print(lines[-1], flush=True)
+                write("grid", lines)  # partial results survive an interrupted run
         lines.append("")
         lines.append(f"Effective similarity weights (last row, {name}): "
                      f"{[round(w, 4) for w in r['weights']]}")
@@ -136,6 +137,13 @@ def partition(args) -> list[str]:
     return lines
 
 
+def write(part: str, body: list[str]) -> str:
+    text = "\n".join(header("python benchmarks/guide.py " + " ".join(sys.argv[1:])) + body) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"guide_{part}.md").write_text(text)
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("part", choices=["opengu", "grid", "partition"])
@@ -147,10 +155,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     body = {"opengu": opengu, "grid": grid, "partition": partition}[args.part](args)
-    text = "\n".join(header("python benchmarks/guide.py " + " ".join(sys.argv[1:])) + body) + "\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"guide_{args.part}.md").write_text(text)
-    print(text)
+    print(write(args.part, body))
 
 
 if __name__ == "__main__":

@@ -42,7 +42,21 @@ from graphforget.graph._unlearner import GraphUnlearner, pool_graphs
 from graphforget.requests import ForgetRequest
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
 
-__all__ = ["GST", "scattering_embeddings", "lazy_random_walk", "scattering_dimension"]
+__all__ = ["GST", "PAN_PRESETS", "scattering_embeddings", "lazy_random_walk", "scattering_dimension"]
+
+#: Per-dataset hyper-parameters for Pan et al.'s experiments. ``J, Q, L`` and ``sigma``
+#: are the official code's (``get_GST_params`` of thupchnsky/graph_unlearn: IMDB-BINARY
+#: ``J=4, Q=3, L=3``; otherwise the defaults ``J=5, Q=4, L=3``; ``std=0.1`` throughout).
+#: ``lam`` is ours: the official values (IMDB-BINARY 1e-3, PROTEINS 1e-4) make our exact,
+#: data-dependent accounting retrain the classifier on 31 of 90 sequential node removals on
+#: IMDB-BINARY (10% train), ``lam=1e-2`` on 7 of 90 with higher test accuracy (see
+#: docs/methods/gst.md and benchmarks/results/graph_gst.md).
+PAN_PRESETS: dict[str, dict[str, Any]] = {
+    "imdb-binary": dict(J=4, Q=3, L=3, lam=1e-2, sigma=0.1),
+    "imdb-multi": dict(J=4, Q=3, L=3, lam=1e-2, sigma=0.1),
+    "proteins": dict(J=5, Q=4, L=3, lam=1e-2, sigma=0.1),
+    "mutag": dict(J=5, Q=4, L=3, lam=1e-2, sigma=0.1),
+}
 
 _TIMING_KEYS = ("seconds", "solve_seconds")
 
@@ -189,7 +203,11 @@ class GST(GraphUnlearner):
         nonlinear (bool): :math:`|\cdot|` between layers; ``False`` is linear GST. (default: :obj:`True`)
         walk (str): ``"column"`` (:math:`\frac12(I+AD^{-1})`, the paper) or ``"row"``
             (:math:`\frac12(I+D^{-1}A)`, the official code). (default: ``"column"``)
-        lam (float): L2 coefficient :math:`\lambda` (objective uses :math:`\lambda m`). (default: :obj:`1e-3`)
+        lam (float): L2 coefficient :math:`\lambda` (objective uses :math:`\lambda m`, the
+            official code's mean-loss ``lam`` scaled to the sum form). Larger ``lam`` shrinks
+            every Newton step and its bound (:math:`\propto 1/\lambda^2`), so fewer retrains;
+            official runs use 1e-3 (IMDB-BINARY) / 1e-4 (PROTEINS), which retrain on about a
+            third of sequential single-node removals here. (default: :obj:`1e-2`)
         sigma (float): noise scale :math:`\sigma`. (default: :obj:`0.1`)
         epsilon (float): :math:`\epsilon`. (default: :obj:`1.0`)
         delta (float): :math:`\delta`. (default: :obj:`1e-4`)
@@ -205,7 +223,7 @@ class GST(GraphUnlearner):
     noise_parameter = "sigma"
 
     def __init__(self, J: int = 5, Q: int = 4, L: int = 3, nonlinear: bool = True, walk: str = "column",
-                 lam: float = 1e-3, sigma: float = 0.1, epsilon: float = 1.0, delta: float = 1e-4,
+                 lam: float = 1e-2, sigma: float = 0.1, epsilon: float = 1.0, delta: float = 1e-4,
                  accounting: str = "joint", solver: str = "auto", official_factor: bool = False,
                  seed: int = 0) -> None:
         self.J = J

@@ -113,6 +113,11 @@ class FedLU(Unlearner):
         aggregate_after_unlearning (bool): the server re-aggregates the unlearned global
             copies (the official script evaluates clients without it). (default: :obj:`True`)
         eval_batch_size (int): queries per ranking batch. (default: :obj:`256`)
+        valid_queries (int, optional): when set, model selection (every ``eval_every``
+            rounds) and passive decay rank a seeded subsample of at most this many
+            validation triples per client instead of all of them (the filter stays
+            complete); a CPU-scale knob, ``None`` uses every validation triple.
+            (default: :obj:`None`)
         seed (int): seeds initialisation, shuffling and negatives. (default: :obj:`0`)
     """
 
@@ -129,7 +134,7 @@ class FedLU(Unlearner):
                  forget_weight: float = 1.0, interference_distill: str = "mutual",
                  freeze_relations: bool = False, resample_negatives: bool = True,
                  decay_epochs: int = 10, aggregate_after_unlearning: bool = True,
-                 eval_batch_size: int = 256, seed: int = 0) -> None:
+                 eval_batch_size: int = 256, valid_queries: int | None = None, seed: int = 0) -> None:
         self.model = model
         self.dim = dim
         self.gamma = gamma
@@ -153,6 +158,7 @@ class FedLU(Unlearner):
         self.decay_epochs = decay_epochs
         self.aggregate_after_unlearning = aggregate_after_unlearning
         self.eval_batch_size = eval_batch_size
+        self.valid_queries = valid_queries
         self.seed = seed
 
     # -- validation ------------------------------------------------------------------
@@ -170,6 +176,8 @@ class FedLU(Unlearner):
         if self.interference_distill not in ("mutual", "global", "none"):
             raise GraphForgetError(f"interference_distill must be 'mutual', 'global' or 'none', "
                                    f"got {self.interference_distill!r}")
+        if self.valid_queries is not None and not int(self.valid_queries) >= 1:
+            raise GraphForgetError(f"valid_queries must be a positive int or None, got {self.valid_queries!r}")
         self._scorer()  # validates the model name
 
     def _scorer(self) -> KGEScorer:
@@ -187,6 +195,15 @@ class FedLU(Unlearner):
     def _select(self, data: Data, c: int, split: int) -> Tensor:
         keep = (data.triple_client == c) & (data.triple_split == split) & ~data.forgotten_triple_mask
         return keep.nonzero().view(-1)
+
+    def _valid_ids(self, data: Data, c: int) -> Tensor:
+        """Client ``c``'s validation triples, or a seeded subsample of ``valid_queries`` of them."""
+        ids = self._select(data, c, VALID)
+        k = self.valid_queries
+        if k is None or ids.numel() <= int(k):
+            return ids
+        g = torch.Generator().manual_seed(derive_seed(self.seed, "valid", c))
+        return ids[torch.randperm(ids.numel(), generator=g)[:int(k)]].sort().values
 
     # -- training --------------------------------------------------------------------
     def _init_state(self, data: Data) -> dict[str, Any]:
@@ -285,7 +302,8 @@ class FedLU(Unlearner):
             self._aggregate(state, int(data.num_nodes))
             rounds = r + 1
             if rounds % int(self.eval_every) == 0 or rounds == int(self.rounds):
-                mrr = self._evaluate(state, data, "valid")["mrr"]
+                valid = torch.cat([self._valid_ids(data, c) for c in range(len(self.index_))])
+                mrr = self._evaluate(state, data, valid)["mrr"]
                 log.append({"round": rounds, "valid_mrr": mrr})
                 if mrr > best_mrr:
                     best, best_mrr, bad = _snapshot(state), mrr, 0
@@ -361,7 +379,7 @@ class FedLU(Unlearner):
         until the client's validation MRR stops improving (the best epoch is kept)."""
         ix = self.index_[c]
         triples = self._local_triples(retained, c, self._select(retained, c, TRAIN))
-        evaluator = self._client_evaluator(retained, c, self._select(retained, c, VALID))
+        evaluator = self._client_evaluator(retained, c, self._valid_ids(retained, c))
         best, best_mrr, used = tables, -1.0, 0
         for epoch in range(int(self.decay_epochs)):
             tables = self._run_epochs(tables, triples, ix.entities.numel(), 1,

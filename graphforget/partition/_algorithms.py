@@ -22,6 +22,11 @@ __all__ = ["RandomPartitioner", "BLPAPartitioner", "LouvainPartitioner", "BEKMPa
            "MetisPartitioner", "balanced_kmeans_assign"]
 
 
+#: BLPA counts neighbours in a dense ``[n, k]`` table up to this many entries (64 MiB of
+#: int64), and through ``torch.unique`` over the (node, shard) pairs above it
+_DENSE_COUNT_LIMIT = 1 << 23
+
+
 def _generator(seed: int) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed(int(seed))
@@ -125,25 +130,40 @@ class BLPAPartitioner(Partitioner):
         empty = torch.empty(0, dtype=torch.long)
         if src.numel() == 0:
             return empty, empty
-        # neighbour counts per (node, shard): one sparse reduction over the edges
-        keys, counts = torch.unique(src * k + shard[dst], return_counts=True)
-        node, comm = keys // k, keys % k
-        own = torch.zeros(n, dtype=torch.long)
-        is_own = comm == shard[node]
-        own[node[is_own]] = counts[is_own]
-        gain = counts - own[node]
-        # each node proposes with probability `move_probability` (symmetry breaking:
-        # synchronous label propagation otherwise swaps whole groups back and forth)
-        awake = torch.rand(n, generator=g) < move_probability
-        cand = (~is_own) & (gain > 0) & awake[node]
-        node, comm, gain = node[cand], comm[cand], gain[cand]
+        # neighbour counts per (node, shard): one scatter over the edges
+        key = src * k + shard[dst]
+        if n * k <= _DENSE_COUNT_LIMIT:
+            # dense [n, k] table (n*k entries, never n*n): one bincount, then row argmax
+            counts = torch.bincount(key, minlength=n * k).view(n, k)
+            own = counts.gather(1, shard.view(-1, 1)).view(-1)
+            others = counts.scatter(1, shard.view(-1, 1), -1)
+            best_count, best_comm = others.max(dim=1)  # ties: lowest shard id
+            gain_all = best_count - own
+            awake = torch.rand(n, generator=g) < move_probability
+            cand = (gain_all > 0) & awake
+            node = cand.nonzero().view(-1)
+            comm, gain = best_comm[node], gain_all[node]
+        else:
+            # sparse (node, shard) pairs for very large n*k
+            keys, counts = torch.unique(key, return_counts=True)
+            node, comm = keys // k, keys % k
+            own = torch.zeros(n, dtype=torch.long)
+            is_own = comm == shard[node]
+            own[node[is_own]] = counts[is_own]
+            gain = counts - own[node]
+            # each node proposes with probability `move_probability` (symmetry breaking:
+            # synchronous label propagation otherwise swaps whole groups back and forth)
+            awake = torch.rand(n, generator=g) < move_probability
+            cand = (~is_own) & (gain > 0) & awake[node]
+            node, comm, gain = node[cand], comm[cand], gain[cand]
+            if node.numel():
+                # best target per node: highest gain, ties to the lowest shard id
+                score = gain * k + (k - 1 - comm)
+                best = torch.full((n,), -1, dtype=torch.long).scatter_reduce(0, node, score, "amax")
+                pick = score == best[node]
+                node, comm, gain = node[pick], comm[pick], gain[pick]
         if node.numel() == 0:
             return empty, empty
-        # best target per node: highest gain, ties to the lowest shard id
-        score = gain * k + (k - 1 - comm)
-        best = torch.full((n,), -1, dtype=torch.long).scatter_reduce(0, node, score, "amax")
-        pick = score == best[node]
-        node, comm, gain = node[pick], comm[pick], gain[pick]
         source = shard[node]
         # order of desire: gain descending, random tie-break
         tie = torch.rand(node.numel(), generator=g)
@@ -230,44 +250,59 @@ class LouvainPartitioner(Partitioner):
 
 def balanced_kmeans_assign(dist: Tensor, cap: int) -> Tensor:
     r"""Global greedy capacity-constrained assignment: visit the :math:`k \cdot n`
-    (node, centroid) pairs in ascending distance (one ``argsort``) and give each node the
-    first centroid that still has room.
+    (node, centroid) pairs in ascending distance (one stable ``argsort``) and give each
+    node the first centroid that still has room.
 
-    Computed exactly in vectorised rounds: a pair is settled in a round when it is its
-    node's first live pair and every earlier live pair of its centroid is settled too
-    (so no earlier pair can still take the slot); the globally smallest live pair always
-    settles, and pairs of assigned nodes or full centroids die.
+    Computed exactly in at most :math:`k` vectorised phases instead of a pass over the
+    pairs: with the set of full centroids fixed, every unassigned node's next accepted
+    pair is its first pair to a non-full centroid; the centroid whose ``remaining``-th
+    such pair comes first fills there, every pair up to that position is final, and the
+    next phase starts with one more full centroid. Memory is :math:`O(nk)`.
     """
     n, k = dist.shape
     if cap * k < n:
         raise GraphForgetError(f"capacity {cap} x {k} centroids cannot hold {n} nodes")
+    total = n * k
     order = torch.argsort(dist.reshape(-1), stable=True)
-    node, cent = order // k, order % k
+    pos = torch.empty_like(order)
+    pos[order] = torch.arange(total)
+    pos = pos.view(n, k)  # position of each (node, centroid) pair in the greedy order
     assign = torch.full((n,), -1, dtype=torch.long)
     remaining = torch.full((k,), int(cap), dtype=torch.long)
-    big = torch.iinfo(torch.long).max
-    while node.numel():
-        alive = (assign[node] < 0) & (remaining[cent] > 0)
-        node, cent = node[alive], cent[alive]
-        if node.numel() == 0:
-            break
-        pos = torch.arange(node.numel())
-        first = torch.full((n,), big, dtype=torch.long).scatter_reduce(0, node, pos, "amin")
-        is_first = first[node] == pos
-        perm = torch.argsort(cent, stable=True)
-        cs, fs = cent[perm], is_first[perm]
+    free = torch.arange(n)
+    while free.numel():
+        full = (remaining <= 0).unsqueeze(0)
+        first, choice = pos[free].masked_fill(full, total).min(dim=1)
+        # when does each centroid fill? at the position of its remaining[c]-th chooser
+        key, _ = torch.sort(choice * total + first)
+        cs, ps = key // total, key % total
         counts = torch.bincount(cs, minlength=k)
-        starts = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(cs.numel()) - starts[cs]
-        not_first = (~fs).long()
-        cum = torch.cumsum(not_first, 0)
-        base = (cum - not_first)[starts.clamp(max=max(cs.numel() - 1, 0))]
-        settled = ((cum - base[cs]) == 0) & (rank < remaining[cs])
-        take = torch.zeros(node.numel(), dtype=torch.bool)
-        take[perm] = settled
-        assign[node[take]] = cent[take]
-        remaining -= torch.bincount(cent[take], minlength=k)
+        rank = torch.arange(cs.numel()) - (torch.cumsum(counts, 0) - counts)[cs]
+        fills = ps[rank == remaining[cs] - 1]
+        stop = int(fills.min()) if fills.numel() else total
+        take = first <= stop
+        assign[free[take]] = choice[take]
+        remaining -= torch.bincount(choice[take], minlength=k)
+        free = free[~take]
     return assign
+
+
+def _random_projection(x: Tensor, dim: int, seed: int) -> Tensor:
+    """``x @ R`` with a seeded Gaussian ``R`` of variance ``1/dim`` (Johnson-Lindenstrauss):
+    row-wise, so a node's embedding depends on its own features only."""
+    r = torch.randn(x.size(1), dim, generator=_generator(seed), dtype=torch.float32)
+    return x.float() @ (r / dim ** 0.5)
+
+
+def _pca(x: Tensor, dim: int, seed: int) -> Tensor:
+    """Coordinates of ``x`` on its top ``dim`` principal axes (randomised, seeded)."""
+    from graphforget.training import seeded
+
+    x = x.float()
+    mean = x.mean(0, keepdim=True)
+    with seeded(seed):
+        _, _, v = torch.pca_lowrank(x - mean, q=dim, center=False, niter=2)
+    return (x - mean) @ v
 
 
 @register_partitioner("bekm")
@@ -278,29 +313,46 @@ class BEKMPartitioner(Partitioner):
     :math:`k\cdot n` (node, centroid) pairs sorted by distance (:func:`balanced_kmeans_assign`)
     under the capacity :math:`\lceil n/k + \delta(n - n/k)\rceil`; the update step takes
     each shard's mean embedding. Stops when centroids move less than ``tol`` (sum of
-    Euclidean shifts) or after ``max_iter``.
+    Euclidean shifts) or after ``max_iter``. Distances come from matrix products
+    (:math:`O(nk)` memory, never :math:`n \times n`).
+
+    Embeddings wider than ``dim`` are first reduced to ``dim`` columns: ``"random"``
+    multiplies by a seeded Gaussian matrix (Johnson-Lindenstrauss; row-wise, so a node's
+    embedding depends on its own features only and the full feature matrix is never
+    copied), ``"pca"`` projects onto the top principal axes of the partitioned nodes
+    (which then depend on every partitioned node's features). GraphEraser itself
+    clusters low-dimensional GNN embeddings (``embedding="model"``).
 
     Args:
         embedding (str or Tensor): ``"features"`` (raw ``x``), ``"model"`` (outputs of a
             backbone trained on the partitioned graph), or a ``[num_nodes, d]`` tensor
             indexed by original node ids. (default: :obj:`"features"`)
+        dim (int, optional): reduce wider embeddings to this many columns; ``None`` keeps
+            them as they are. (default: :obj:`64`)
+        projection (str): ``"random"`` or ``"pca"``. (default: :obj:`"random"`)
         model (str): backbone for ``embedding="model"``. (default: :obj:`"sgc"`)
         epochs (int): its training epochs. (default: :obj:`100`)
         delta (float): capacity slack δ. (default: :obj:`0.005`)
         max_iter (int): Lloyd iterations. (default: :obj:`20`)
         tol (float): stopping threshold on the centroid shift. (default: :obj:`1e-4`)
-        seed (int): centroid initialisation (and model training). (default: :obj:`0`)
+        seed (int): centroid initialisation, projection (and model training). (default: :obj:`0`)
     """
 
     needs_features = True
 
-    def __init__(self, embedding: str | Tensor = "features", model: str = "sgc", epochs: int = 100,
+    def __init__(self, embedding: str | Tensor = "features", dim: int | None = 64,
+                 projection: str = "random", model: str = "sgc", epochs: int = 100,
                  delta: float = 0.005, max_iter: int = 20, tol: float = 1e-4, seed: int = 0) -> None:
         super().__init__(seed)
         if isinstance(embedding, str) and embedding not in ("features", "model"):
             raise GraphForgetError(
                 f"embedding must be 'features', 'model' or a tensor, got {embedding!r}")
+        if dim is not None and (isinstance(dim, bool) or int(dim) < 1):
+            raise GraphForgetError(f"dim must be a positive integer or None, got {dim!r}")
+        if projection not in ("random", "pca"):
+            raise GraphForgetError(f"projection must be 'random' or 'pca', got {projection!r}")
         self.embedding, self.model, self.epochs = embedding, model, int(epochs)
+        self.dim, self.projection = None if dim is None else int(dim), projection
         self.delta, self.max_iter, self.tol = float(delta), int(max_iter), float(tol)
 
     def _depends_on(self) -> tuple[str, ...]:
@@ -310,29 +362,44 @@ class BEKMPartitioner(Partitioner):
             return ("features",)
         return ("features", "edges", "labels")
 
+    def _source(self, data: Data) -> Data:
+        x = getattr(data, "x", None)
+        if (self.embedding == "features" and self.projection == "random" and x is not None
+                and self.dim is not None and x.dim() == 2 and x.size(1) > self.dim):
+            # project every row before slicing: row-wise, so identical to projecting the
+            # view, without copying the wide feature matrix of the partitioned nodes
+            return Data(edge_index=data.edge_index, num_nodes=int(data.num_nodes),
+                        x=_random_projection(x, self.dim, self.seed))
+        return super()._source(data)
+
+    def _reduce(self, emb: Tensor) -> Tensor:
+        if self.dim is None or emb.size(1) <= self.dim:
+            return emb
+        if self.projection == "random":
+            return _random_projection(emb, self.dim, self.seed)
+        return _pca(emb, min(self.dim, emb.size(0)), self.seed)
+
     def embed(self, view: Data) -> Tensor:
-        """The embeddings of the nodes of ``view`` (a relabelled induced subgraph)."""
+        """The (reduced) embeddings of the nodes of ``view`` (a relabelled induced subgraph)."""
         if isinstance(self.embedding, Tensor):
             emb = self.embedding
             if emb.dim() != 2 or emb.size(0) <= int(view.node_ids.max()):
                 raise GraphForgetError(
                     f"user embeddings must have shape [num_nodes, d], got {tuple(emb.shape)}")
-            return emb[view.node_ids].float()
+            return self._reduce(emb[view.node_ids].float())
         if getattr(view, "x", None) is None:
             raise GraphForgetError("BEKM needs data.x (or pass embedding=<tensor>)")
         if self.embedding == "features":
-            return view.x.float()
+            return self._reduce(view.x.float())
         from graphforget.models import build_model
-        from graphforget.training import TrainConfig, num_classes, seeded, train_node_classifier
+        from graphforget.training import TrainConfig, forward, num_classes, seeded, train_node_classifier
 
         with seeded(self.seed):
             net = build_model(self.model, view.x.size(-1), num_classes(view))
         mask = torch.ones(view.num_nodes, dtype=torch.bool)
         train_node_classifier(net, view, TrainConfig(epochs=self.epochs), seed=self.seed, mask=mask)
-        from graphforget.training import forward
-
         with torch.no_grad():
-            return torch.softmax(forward(net, view), dim=-1)
+            return self._reduce(torch.softmax(forward(net, view), dim=-1))
 
     def _assign(self, view: Data, k: int) -> tuple[Tensor, dict[str, Any]]:
         emb = self.embed(view)
@@ -343,7 +410,8 @@ class BEKMPartitioner(Partitioner):
         assign = torch.zeros(n, dtype=torch.long)
         iterations, shift = 0, float("inf")
         for iterations in range(1, self.max_iter + 1):  # noqa: B007 - reported below
-            assign = balanced_kmeans_assign(torch.cdist(emb, centroids), cap)
+            dist = torch.cdist(emb, centroids, compute_mode="use_mm_for_euclid_dist")
+            assign = balanced_kmeans_assign(dist, cap)
             sums = torch.zeros_like(centroids).index_add_(0, assign, emb)
             counts = torch.bincount(assign, minlength=k).clamp(min=1).unsqueeze(1)
             new = sums / counts
@@ -351,7 +419,8 @@ class BEKMPartitioner(Partitioner):
             centroids = new
             if shift < self.tol:
                 break
-        return assign, {"capacity": cap, "iterations": iterations, "centroid_shift": shift}
+        return assign, {"capacity": cap, "iterations": iterations, "centroid_shift": shift,
+                        "embedding_dim": int(emb.size(1))}
 
 
 @register_partitioner("metis")

@@ -260,7 +260,7 @@ class Partitioner:
             raise GraphForgetError(
                 f"cannot split {ids.numel()} nodes into {num_shards} non-empty shards")
         start = time.perf_counter()
-        view = induced_view(data if self.needs_features else _structure_only(data), ids)
+        view = induced_view(self._source(data), ids)
         local, info = self._assign(view, num_shards)
         node_shard = torch.full((int(data.num_nodes),), -1, dtype=torch.long)
         node_shard[ids] = local.long()
@@ -269,6 +269,11 @@ class Partitioner:
 
     def _depends_on(self) -> tuple[str, ...]:
         return tuple(self.depends_on)
+
+    def _source(self, data: Data) -> Data:
+        """The graph whose induced subgraph ``_assign`` sees: the whole ``data`` when the
+        algorithm reads node attributes, else its structure only (nothing wide is sliced)."""
+        return data if self.needs_features else _structure_only(data)
 
     def _assign(self, view: Data, k: int) -> tuple[Tensor, dict[str, Any]]:
         raise NotImplementedError

@@ -180,3 +180,50 @@ def test_state_roundtrip_and_without():
     v = part.shard_nodes(0)[:2]
     assert bool((part.without(v).node_shard[v] == -1).all())
     assert bool((part.node_shard[v] == 0).all())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_balanced_kmeans_assign_with_ties_and_tight_capacity(seed):
+    g = torch.Generator().manual_seed(100 + seed)
+    n, k = 43, 6
+    dist = torch.randint(0, 4, (n, k), generator=g).float()  # many exact ties
+    cap = -(-n // k)
+    got = balanced_kmeans_assign(dist, cap)
+    assert got.tolist() == _greedy_reference(dist, cap)
+    with pytest.raises(GraphForgetError, match="cannot hold"):
+        balanced_kmeans_assign(dist, n // k - 1)
+
+
+def test_blpa_dense_and_sparse_counting_agree(monkeypatch):
+    import graphforget.partition._algorithms as algorithms
+
+    data = small_graph(200, seed=3)
+    dense = make_partitioner("blpa", seed=1).partition(data, 4, nodes="train")
+    monkeypatch.setattr(algorithms, "_DENSE_COUNT_LIMIT", 0)
+    sparse = make_partitioner("blpa", seed=1).partition(data, 4, nodes="train")
+    assert torch.equal(dense.node_shard, sparse.node_shard)
+    assert dense.info["moves"] == sparse.info["moves"] and sum(dense.info["moves"]) > 0
+
+
+def test_bekm_reduces_wide_embeddings():
+    data = small_graph(150, num_features=40)
+    k = 3
+    n = int(data.train_mask.sum())
+    rand = BEKMPartitioner(dim=5, delta=0.0).partition(data, k, nodes="train")
+    again = BEKMPartitioner(dim=5, delta=0.0).partition(data, k, nodes="train")
+    assert rand.info["embedding_dim"] == 5 and torch.equal(rand.node_shard, again.node_shard)
+    assert int(rand.sizes().max()) <= capacity(n, k, 0.0)
+    pca = BEKMPartitioner(dim=5, projection="pca").partition(data, k, nodes="train")
+    assert pca.info["embedding_dim"] == 5 and pca.depends_on == ("features",)
+    raw = BEKMPartitioner(dim=None).partition(data, k, nodes="train")
+    assert raw.info["embedding_dim"] == 40
+    # the random projection is row-wise: projecting every node then slicing equals
+    # projecting the partitioned nodes only (what the partitioner does to avoid a copy)
+    from graphforget.partition._algorithms import _random_projection
+
+    ids = data.train_mask.nonzero().view(-1)
+    assert torch.allclose(_random_projection(data.x, 5, 0)[ids], _random_projection(data.x[ids], 5, 0),
+                          atol=1e-5)
+    for bad in ({"dim": 0}, {"projection": "svd"}):
+        with pytest.raises(GraphForgetError):
+            BEKMPartitioner(**bad)

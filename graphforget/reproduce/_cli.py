@@ -1,0 +1,128 @@
+"""``graphforget reproduce``: run a table config, write Markdown beside the paper's numbers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from graphforget.errors import GraphForgetError
+
+__all__ = ["configure", "run", "default_out", "default_cache", "reproduce"]
+
+
+def default_out(tables: Path) -> Path:
+    """``benchmarks/results`` next to the tables directory."""
+    return tables.parent / "results"
+
+
+def default_cache(table: str) -> Path:
+    """``$GRAPHFORGET_CACHE/reproduce/<table>`` (default ``~/.cache/graphforget``)."""
+    base = os.environ.get("GRAPHFORGET_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "graphforget")
+    return Path(base) / "reproduce" / table
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = "Reproduce a paper table from benchmarks/tables/TABLE.yaml."
+    p.add_argument("table", nargs="?", default=None, help="table name (see --list) or a .yaml path")
+    p.add_argument("--list", action="store_true", help="list the tables and their estimated run time")
+    p.add_argument("--quick", action="store_true", help="run the documented reduced protocol")
+    p.add_argument("--executor", default="serial", choices=("serial", "process", "ray"),
+                   help="how cells run (default serial)")
+    p.add_argument("--out", default=None, help="output directory (default benchmarks/results)")
+    p.add_argument("--tables", default=None,
+                   help="table config directory (default $GRAPHFORGET_TABLES or benchmarks/tables)")
+    p.add_argument("--cache", default=None,
+                   help="cache of finished cells (default $GRAPHFORGET_CACHE/reproduce/TABLE)")
+    p.add_argument("--root", default=None, help="data root (default $GRAPHFORGET_DATA)")
+    p.add_argument("--fresh", action="store_true", help="ignore cached cells (recompute and overwrite)")
+    p.add_argument("--no-plots", action="store_true", help="write no plots")
+    p.add_argument("--page", action="store_true",
+                   help="regenerate docs/results.md from the results directory (after running TABLE, if given)")
+
+
+def _list(tables: str | None) -> int:
+    from graphforget.bench.cli import _console
+    from graphforget.reproduce._config import load_all, tables_dir
+
+    console = _console()
+    configs = load_all(tables)
+    console.print(f"tables in {tables_dir(tables)}:")
+    for c in configs:
+        est = c.estimated_minutes
+        console.print(f"  {c.name:<34} full ~{est['full']:g} min, --quick ~{est['quick']:g} min  {c.title}")
+    return 0
+
+
+def reproduce(table: str, quick: bool = False, executor: str = "serial", out: str | os.PathLike | None = None,
+              tables: str | None = None, cache: str | os.PathLike | None = None, root: str | None = None,
+              plots: bool = True, fresh: bool = False, command: str | None = None,
+              progress: Any = None) -> dict[str, Any]:
+    """Runs a table and writes ``<out>/<table>[_quick].md`` (+ ``.json`` and plots).
+
+    Returns ``{"markdown": path, "json": path, "plots": [...], "results": [(job, record)]}``."""
+    from graphforget.reproduce._config import load_table, tables_dir
+    from graphforget.reproduce._page import MARKER
+    from graphforget.reproduce._plots import make_plots
+    from graphforget.reproduce._report import render_markdown
+    from graphforget.reproduce._runner import plan, run_table
+
+    config = load_table(table, tables).effective(quick)
+    out_dir = Path(out) if out else default_out(tables_dir(tables))
+    cache_dir = Path(cache) if cache else default_cache(config.name + ("-quick" if quick else ""))
+    jobs = plan(config, root)  # fails before any training on a missing method or bad value
+    if fresh:
+        for job in jobs:
+            (cache_dir / f"{job.key}.json").unlink(missing_ok=True)
+    stem = config.name + ("_quick" if quick else "")
+    start = time.perf_counter()
+    results = run_table(config, cache_dir, executor=executor, root=root, progress=progress, jobs=jobs)
+    wall = time.perf_counter() - start
+    plot_paths = make_plots(results, out_dir / "plots", stem, config.name) if plots else []
+    rel_plots = [os.path.relpath(p, out_dir) for p in plot_paths]
+    command = command or f"graphforget reproduce {config.name}" + (" --quick" if quick else "")
+    text = MARKER.format(name=stem) + "\n" + render_markdown(config, results, command, quick, rel_plots, wall)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = out_dir / f"{stem}.md"
+    md.write_text(text)
+    js = out_dir / f"{stem}.json"
+    with open(js, "w") as f:
+        json.dump([{"kind": j.kind, "label": j.label, "dataset": j.dataset, "seed": j.seed, "key": j.key,
+                    "record": r} for j, r in results], f, indent=1, default=str)
+    return {"markdown": str(md), "json": str(js), "plots": plot_paths, "results": results}
+
+
+def run(args: argparse.Namespace) -> int:
+    from graphforget.bench.cli import _console
+    from graphforget.reproduce._config import tables_dir
+    from graphforget.reproduce._page import make_results_page
+
+    if args.list:
+        return _list(args.tables)
+    if args.table is None and not args.page:
+        raise GraphForgetError("reproduce needs TABLE (see `graphforget reproduce --list`) or --page")
+    console = _console(stderr=True)
+    if args.table is not None:
+        command = "graphforget " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
+            if sys.argv[1:2] == ["reproduce"] else None
+
+        def progress(done: int, total: int, cached: int) -> None:
+            console.print(f"reproduce: {done}/{total} cells done ({cached} from cache)")
+
+        out = reproduce(args.table, quick=args.quick, executor=args.executor, out=args.out, tables=args.tables,
+                        cache=args.cache, root=args.root, plots=not args.no_plots, fresh=args.fresh,
+                        command=command, progress=progress)
+        _console().print(Path(out["markdown"]).read_text())
+        console.print(f"wrote {out['markdown']}, {out['json']} and {len(out['plots'])} plot files")
+    if args.page:
+        results = Path(args.out) if args.out else default_out(tables_dir(args.tables))
+        page = Path(__file__).resolve().parents[2] / "docs" / "results.md"
+        make_results_page(results, page)
+        console.print(f"wrote {page}")
+    return 0

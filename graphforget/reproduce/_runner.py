@@ -1,0 +1,313 @@
+"""Run a table's cells through an executor, resuming from a cache of finished cells.
+
+Each cell is a small picklable job: a :class:`~graphforget.bench.runner.CellSpec` run by
+:func:`~graphforget.bench.runner.run_cell`, a sequential-removal curve
+(:func:`run_sequential`), or a partition-statistics job (:func:`run_partition_stats`).
+A finished cell is written at once to ``<cache>/<key>.json``, ``key`` being a hash of
+the job's spec, so a killed run recomputes only the cells it had not finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from graphforget.errors import GraphForgetError, UnknownNameError
+from graphforget.reproduce._config import TableConfig
+
+__all__ = ["Job", "plan", "run_table", "cell_key", "CellCache", "run_sequential",
+           "run_partition_stats", "CACHE_VERSION"]
+
+#: bump when a job's output format changes, so stale cache entries are not reused
+CACHE_VERSION = 1
+
+
+@dataclass
+class Job:
+    """One cell of a table: ``kind`` (``cell``, ``sequential``, ``partition``), the method
+    label it belongs to, and the picklable spec its job function takes."""
+
+    kind: str
+    label: str
+    dataset: str
+    seed: int
+    spec: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return cell_key(self.kind, self.spec)
+
+
+def cell_key(kind: str, spec: dict[str, Any]) -> str:
+    """A stable hash of a job: its kind, its spec and :data:`CACHE_VERSION`."""
+    payload = json.dumps({"kind": kind, "spec": spec, "version": CACHE_VERSION}, sort_keys=True,
+                         default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+class CellCache:
+    """One JSON file per finished cell under ``directory``."""
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.directory = Path(directory)
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            with open(path) as f:
+                entry = json.load(f)
+        except (OSError, json.JSONDecodeError):
+            return None  # a half-written file from a killed run: recompute the cell
+        return entry.get("record") if entry.get("key") == key else None
+
+    def put(self, job: Job, record: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        entry = {"key": job.key, "kind": job.kind, "label": job.label, "spec": job.spec,
+                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "record": record}
+        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(entry, f, default=str)
+        os.replace(tmp, self.path(job.key))  # atomic: a cell is either cached whole or not
+
+
+# -- planning ----------------------------------------------------------------------------
+def _method_class(task_name: str, method: str) -> type:
+    from graphforget.bench.tasks import resolve_task
+
+    task = resolve_task(task_name)
+    try:
+        return task.resolve_method(method)
+    except UnknownNameError:
+        from graphforget._registry import method_names
+
+        raise GraphForgetError(
+            f"this table needs method {method!r}, which is not registered in this installation "
+            f"(registered: {', '.join(method_names())})") from None
+
+
+def plan(config: TableConfig, root: str | None = None) -> list[Job]:
+    """Every job of ``config`` (already made ``effective``), validated before any training."""
+    from graphforget.bench.runner import CellSpec, validate_spec
+
+    p = config.protocol
+    seeds = range(int(p["first_seed"]), int(p["first_seed"]) + int(p["seeds"]))
+    jobs: list[Job] = []
+    for entry in config.methods:
+        cls = _method_class(p["task"], entry.method)
+        accepted = set(cls.param_names())
+        # protocol-wide params apply to the methods that take them; the entry's own win
+        params = {k: v for k, v in p["params"].items() if k in accepted}
+        unknown = sorted(set(entry.params) - accepted)
+        if unknown:
+            raise GraphForgetError(f"{config.name}: method {entry.name!r} ({entry.method}) has no "
+                                   f"parameter {unknown[0]!r}")
+        params.update(entry.params)
+        model = entry.model or p.get("model")
+        if model is None:
+            from graphforget.bench.tasks import resolve_task
+
+            model = resolve_task(p["task"]).default_model
+        request = entry.request or p["request"]
+        for dataset in p["datasets"]:
+            for seed in seeds:
+                if config.kind == "cells":
+                    spec = CellSpec(method=entry.method, dataset=dataset, model=model, request=request,
+                                    ratio=float(entry.ratio or p["ratio"]), seed=seed, task=p["task"],
+                                    root=root, split=p.get("split"), params=params)
+                    validate_spec(spec)
+                    d = asdict(spec)
+                    d.pop("root")  # where the data lives does not change the cell
+                    jobs.append(Job("cell", entry.name, dataset, seed, d))
+                else:
+                    spec = {"method": entry.method, "task": p["task"], "dataset": dataset, "model": model,
+                            "request": request, "split": p.get("split"), "seed": seed,
+                            "params": params, "removals": int(p["removals"]), "every": int(p["every"]),
+                            "batch": int(p.get("batch", 1))}
+                    jobs.append(Job("sequential", entry.name, dataset, seed, spec))
+    study = config.partition_study
+    if study:
+        from graphforget.partition import partitioner_names
+
+        for name in study["partitioners"]:
+            if name not in partitioner_names():
+                raise GraphForgetError(f"{config.name}: unknown partitioner {name!r} in partition_study "
+                                       f"(known: {', '.join(partitioner_names())})")
+        for dataset in study.get("datasets", p["datasets"]):
+            for name in study["partitioners"]:
+                spec = {"partitioner": name, "dataset": dataset, "split": p.get("split"),
+                        "shards": int(study["shards"]), "nodes": study.get("nodes", "train"),
+                        "seed": int(p["first_seed"])}
+                jobs.append(Job("partition", name, dataset, int(p["first_seed"]), spec))
+    return jobs
+
+
+# -- job functions (module level: picklable for process/ray executors) --------------------
+def _root(spec: dict[str, Any]) -> str | None:
+    return spec.get("root") or os.environ.get("GRAPHFORGET_DATA") or None
+
+
+def _run_job(kind: str, spec: dict[str, Any], root: str | None) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if kind == "cell":
+        from graphforget.bench.runner import CellSpec, run_cell
+
+        record = run_cell(CellSpec(**{**spec, "root": root}))
+        record.pop("report", None)  # per-request internals: kept out of the table cache
+        return record
+    if kind == "sequential":
+        return run_sequential({**spec, "root": root})
+    if kind == "partition":
+        return run_partition_stats({**spec, "root": root})
+    raise GraphForgetError(f"unknown job kind {kind!r}")
+
+
+def _split_request(request: Any, size: int) -> list[Any]:
+    """``request`` as consecutive requests of ``size`` items each."""
+    from graphforget.requests import EdgeRequest, FeatureRequest, NodeRequest
+
+    if isinstance(request, EdgeRequest):
+        ei = request.edge_index
+        return [EdgeRequest(ei[:, i:i + size]) for i in range(0, ei.size(1), size)]
+    if isinstance(request, FeatureRequest):
+        ids = request.node_ids
+        return [FeatureRequest(ids[i:i + size], request.feature_ids) for i in range(0, ids.numel(), size)]
+    if isinstance(request, NodeRequest):  # SampleRequest too
+        ids = request.node_ids
+        return [type(request)(ids[i:i + size]) for i in range(0, ids.numel(), size)]
+    raise GraphForgetError(f"cannot split a {type(request).__name__} into sequential requests")
+
+
+def _sample_count(task: Any, data: Any, kind: str, count: int, seed: int) -> Any:
+    from graphforget.requests import sample_request
+
+    if kind in ("node", "edge", "feature", "sample") and hasattr(data, "train_mask"):
+        return sample_request(kind, data, count=count, seed=seed)
+    raise GraphForgetError(f"sequential tables need a node/edge/feature/sample request, got {kind!r}")
+
+
+def run_sequential(spec: dict[str, Any]) -> dict[str, Any]:
+    """Serves ``removals`` items as consecutive requests of ``batch`` items; every ``every``
+    requests (and after the last) records the unlearned model's utility and that of a
+    retrain on the data retained so far. Certified methods' ledgers (``retrained``,
+    ``cumulative``, ``budget``) are read from each report's diagnostics."""
+    from graphforget.bench.runner import CellSpec, _build
+    from graphforget.bench.tasks import resolve_task
+    from graphforget.metrics import measure
+
+    task = resolve_task(spec["task"])
+    data = task.load(spec["dataset"], spec.get("root"), spec.get("split"), spec["seed"])
+    cell = CellSpec(method=spec["method"], dataset=spec["dataset"], model=spec["model"],
+                    request=spec["request"], ratio=0.5, seed=spec["seed"], task=spec["task"],
+                    params=dict(spec["params"]))
+    unlearner = _build(cell)
+    with measure() as fit_cost:
+        unlearner.fit(data)
+    full = _sample_count(task, data, spec["request"], int(spec["removals"]), spec["seed"])
+    requests = _split_request(full, int(spec["batch"]))
+    curve = [{"step": 0, "items": 0, "utility": task.utility(unlearner), "utility_retrain": None,
+              "retrained": False}]
+    unlearn_total, retrain_times, retrain_events = 0.0, [], []
+    for step, request in enumerate(requests, start=1):
+        with measure() as cost:
+            report = unlearner.unlearn(request)
+        unlearn_total += cost.seconds
+        diag = dict(report.diagnostics)
+        if diag.get("retrained"):
+            retrain_events.append(step)
+        point = {"step": step, "items": step * int(spec["batch"]), "seconds": cost.seconds,
+                 "retrained": bool(diag.get("retrained", False))}
+        for key in ("bound", "cumulative", "budget"):
+            if isinstance(diag.get(key), (int, float)):
+                point[key] = float(diag[key])
+        if step % int(spec["every"]) == 0 or step == len(requests):
+            reference = unlearner.reference()
+            with measure() as rcost:
+                reference.fit(unlearner.data_)
+            retrain_times.append(rcost.seconds)
+            point["utility"] = task.utility(unlearner)
+            point["utility_retrain"] = task.utility(reference)
+            point["retrain_seconds"] = rcost.seconds
+        curve.append(point)
+    last = curve[-1]
+    mean_unlearn = unlearn_total / max(len(requests), 1)
+    mean_retrain = sum(retrain_times) / max(len(retrain_times), 1)
+    return {"method": spec["method"], "dataset": spec["dataset"], "model": spec["model"],
+            "request": spec["request"], "seed": spec["seed"], "task": task.name,
+            "utility_metric": task.utility_metric, "utility_original": curve[0]["utility"],
+            "utility_unlearned": last["utility"], "utility_retrain": last["utility_retrain"],
+            "utility_gap": last["utility"] - last["utility_retrain"],
+            "unlearn_seconds": mean_unlearn, "retrain_seconds": mean_retrain,
+            "speedup": mean_retrain / max(mean_unlearn, 1e-9), "fit_seconds": fit_cost.seconds,
+            "requests": len(requests), "items_forgotten": len(full),
+            "retrains": len(retrain_events), "retrain_events": retrain_events, "curve": curve}
+
+
+def run_partition_stats(spec: dict[str, Any]) -> dict[str, Any]:
+    """Balance, label fairness and cut edges of one partitioner on one dataset."""
+    from graphforget.data import load_dataset
+    from graphforget.partition import make_partitioner
+
+    data = load_dataset(spec["dataset"], root=spec.get("root"), split=spec.get("split"), seed=spec["seed"])
+    part = make_partitioner(spec["partitioner"], seed=spec["seed"]).partition(
+        data, int(spec["shards"]), nodes=spec.get("nodes", "train"))
+    stats = part.stats(data)
+    stats.pop("label_tv_per_shard", None)
+    stats.update(partitioner=spec["partitioner"], dataset=spec["dataset"], seconds=part.seconds)
+    return stats
+
+
+# -- running -----------------------------------------------------------------------------
+def _job_call(kind: str, spec: dict[str, Any], root: str | None) -> dict[str, Any]:
+    return _run_job(kind, spec, root)
+
+
+def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: str = "serial",
+              root: str | None = None, progress: Callable[[int, int, int], None] | None = None,
+              jobs: list[Job] | None = None, chunk: int | None = None) -> list[tuple[Job, dict[str, Any]]]:
+    """Runs every job of ``config`` not already in the cache; returns ``(job, record)``
+    pairs in plan order. ``progress(done, total, cached)`` is called after each chunk.
+
+    Jobs run in chunks (one job at a time for ``serial``, ``chunk`` or the executor's
+    width otherwise) and each chunk's records are cached as soon as it returns."""
+    from graphforget.executor import make_executor
+
+    jobs = plan(config, root) if jobs is None else jobs
+    cache = CellCache(cache_dir)
+    results: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        hit = cache.get(job.key)
+        if hit is not None:
+            results[job.key] = hit
+    todo = [j for j in jobs if j.key not in results]
+    cached = len(jobs) - len(todo)
+    if progress:
+        progress(cached, len(jobs), cached)
+    if todo:
+        ex = make_executor(executor)
+        width = chunk or (1 if ex.name == "serial" else max(2, int(getattr(ex, "workers", 2))))
+        try:
+            for start in range(0, len(todo), width):
+                part = todo[start:start + width]
+                records = ex.map(_job_call, [(j.kind, j.spec, root or _root(j.spec)) for j in part])
+                for job, record in zip(part, records):
+                    cache.put(job, record)
+                    results[job.key] = record
+                if progress:
+                    progress(cached + start + len(part), len(jobs), cached)
+        finally:
+            ex.close()
+    return [(job, results[job.key]) for job in jobs]
