@@ -40,6 +40,9 @@ def header(command: str) -> list[str]:
             f"{datetime.date.today().isoformat()}", ""]
 
 
+prefix: list[str] = []
+
+
 def compare(args) -> list[str]:
     data = load_interactions(args.dataset, split=args.split)
     lines = [f"## {args.dataset}, {args.model}: Recall@20 / NDCG@20 before and after forgetting 1%", "",
@@ -56,12 +59,15 @@ def compare(args) -> list[str]:
                                                 aggregator="mean", seed=0),
         "Retrain (one model)": lambda: RecommendationRetrain(model=args.model, seed=0),
     }
+    chosen = {"receraser": "RecEraser (InBP, attention)", "sisa": "SISA-random (mean)",
+              "retrain": "Retrain (one model)"}
+    methods = {chosen[m]: methods[chosen[m]] for m in args.compare}
     for name, make in methods.items():
         start = time.perf_counter()
         base = make().fit(data)
         fit_s = time.perf_counter() - start
         before = base.evaluate("test", ks=(20,))
-        for kind in ("interaction", "user"):
+        for kind in args.requests:
             u = make().fit(data) if kind == "user" else base
             request = sample_interactions(data, ratio=0.01, seed=0) if kind == "interaction" \
                 else sample_users(data, ratio=0.01, seed=0)
@@ -73,6 +79,7 @@ def compare(args) -> list[str]:
                          f"{before['ndcg@20']:.4f} | {after['recall@20']:.4f} | {after['ndcg@20']:.4f} | "
                          f"{report.seconds:.1f} | {report.breakdown.get('aggregator', 0.0):.1f} | {fit_s:.1f} |")
             print(lines[-1], flush=True)
+            write(f"compare_{args.dataset}_{args.model}", prefix + lines)
     return lines
 
 
@@ -94,6 +101,13 @@ def partition(args) -> list[str]:
     return lines
 
 
+def write(name: str, body: list[str]) -> str:
+    text = "\n".join(header("python benchmarks/receraser.py " + " ".join(sys.argv[1:])) + body) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"receraser_{name}.md").write_text(text)
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("part", choices=["compare", "partition"])
@@ -102,13 +116,12 @@ def main() -> None:
     parser.add_argument("--model", default="bpr")
     parser.add_argument("--shards", type=int, default=10)
     parser.add_argument("--methods", nargs="+", default=["inbp", "ubp", "ibp"])
+    parser.add_argument("--compare", nargs="+", default=["receraser", "sisa", "retrain"])
+    parser.add_argument("--requests", nargs="+", default=["interaction", "user"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     body = {"compare": compare, "partition": partition}[args.part](args)
-    text = "\n".join(header("python benchmarks/receraser.py " + " ".join(sys.argv[1:])) + body) + "\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"receraser_{args.part}_{args.dataset}_{args.model}.md").write_text(text)
-    print(text)
+    print(write(f"{args.part}_{args.dataset}_{args.model}", body))
 
 
 if __name__ == "__main__":

@@ -274,18 +274,20 @@ class CertifiedLogisticRegression:
 
         X = torch.zeros_like(rhs)
         R = rhs.clone()
+        target = max(self.tol, max(rtol, 1e-14) * float(rhs.norm()))
+        if float(R.norm()) <= target:
+            return X
         P = apply_m(R)
         S = P.clone()
         rz = (R * P).sum(0)
-        target = max(self.tol, max(rtol, 1e-14) * float(rhs.norm()))
         for _ in range(max_iter):
-            if float(R.norm()) <= target:
-                break
             HS = self._hvp(S, D, m)
             denom = (S * HS).sum(0)
             alpha = torch.where(denom > 0, rz / denom.clamp_min(1e-300), torch.zeros_like(rz))
             X = X + alpha * S
             R = R - alpha * HS
+            if float(R.norm()) <= target:  # checked before preconditioning the new residual
+                break
             P = apply_m(R)
             rz_new = (R * P).sum(0)
             beta = torch.where(rz > 0, rz_new / rz.clamp_min(1e-300), torch.zeros_like(rz))

@@ -67,14 +67,19 @@ def _clip_rows(z: Tensor) -> Tensor:
     return torch.where(norms > 1.0, z / norms, z)
 
 
+def _spmm(rows: Tensor, cols: Tensor, w: Tensor, shape: tuple[int, int], x: Tensor) -> Tensor:
+    """``A @ x`` for the sparse ``A[rows, cols] = w`` (no ``[edges, d]`` intermediate)."""
+    a = torch.sparse_coo_tensor(torch.stack([rows, cols]), w, shape, check_invariants=True)
+    return torch.sparse.mm(a, x)
+
+
 def propagation_stack(x: Tensor, edge_index: Tensor, K: int, alpha: float) -> list[Tensor]:
     r"""``[X, PX, ..., P^K X]`` in float64 (full computation)."""
     n = x.size(0)
     ei, w = _edge_weights(edge_index, n, alpha)
     out = [x.to(_DT)]
     for _ in range(K):
-        prev = out[-1]
-        out.append(scatter(w.view(-1, 1) * prev[ei[0]], ei[1], dim=0, dim_size=n, reduce="sum"))
+        out.append(_spmm(ei[1], ei[0], w, (n, n), out[-1]))
     return out
 
 
@@ -120,8 +125,13 @@ class CGU(Unlearner):
         model (str): ``"sgc"`` (:math:`Z=P^KX`) or ``"gpr"`` (:math:`Z=[X,\dots,P^KX]/(K+1)`).
             (default: ``"sgc"``)
         K (int): propagation steps. (default: :obj:`2`)
-        alpha (float): :math:`P = D^{-\alpha}(A+I)D^{-(1-\alpha)}`. (default: :obj:`0.0`,
-            as the official code)
+        alpha (float): :math:`P = D^{-\alpha}(A+I)D^{-(1-\alpha)}` (row :math:`i` of
+            :math:`P` scaled by :math:`d_i^{-\alpha}`, column :math:`j` by
+            :math:`d_j^{-(1-\alpha)}`). :math:`\alpha=1` is row-stochastic (every row of
+            :math:`P^kX` is an average of unit rows, so its norm stays <= 1 without
+            clipping); this is what the official code computes with its ``--alpha 0``,
+            whose PyG message weights apply the exponents the other way round.
+            (default: :obj:`1.0`)
         lam (float): L2 coefficient :math:`\lambda`. (default: :obj:`1e-2`)
         sigma (float): noise scale of :math:`b`. (default: :obj:`1e-1`)
         epsilon (float): :math:`\epsilon`. (default: :obj:`1.0`)
@@ -140,7 +150,7 @@ class CGU(Unlearner):
     noise_parameter = "sigma"
     supported_models = ("sgc", "gpr")
 
-    def __init__(self, model: str = "sgc", K: int = 2, alpha: float = 0.0, lam: float = 1e-2,
+    def __init__(self, model: str = "sgc", K: int = 2, alpha: float = 1.0, lam: float = 1e-2,
                  sigma: float = 1e-1, epsilon: float = 1.0, delta: float = 1e-4,
                  accounting: str = "joint", solver: str = "auto", norm: str = "tracked",
                  seed: int = 0) -> None:
@@ -219,12 +229,16 @@ class CGU(Unlearner):
             src, dst, ww = ei[0][sel], ei[1][sel], w[sel]
             prev_local = torch.full((n,), -1, dtype=torch.long)
             prev_local[prev_rows] = torch.arange(prev_rows.numel())
-            msg = self.stack_[k - 1][src]
-            fresh = prev_local[src] >= 0
-            msg[fresh] = new_vals[k - 1][prev_local[src[fresh]]]
             local = torch.full((n,), -1, dtype=torch.long)
             local[rows] = torch.arange(rows.numel())
-            new_vals.append(scatter(ww.view(-1, 1) * msg, local[dst], dim=0, dim_size=rows.numel(), reduce="sum"))
+            # rows of P (new graph) times the stored P^{k-1}X, corrected where its rows changed
+            vals = _spmm(local[dst], src, ww, (rows.numel(), n), self.stack_[k - 1])
+            fresh = prev_local[src] >= 0
+            if bool(fresh.any()):
+                change = new_vals[k - 1] - self.stack_[k - 1][prev_rows]
+                vals = vals + _spmm(local[dst[fresh]], prev_local[src[fresh]], ww[fresh],
+                                    (rows.numel(), prev_rows.numel()), change)
+            new_vals.append(vals)
         if self.model.lower() == "gpr":
             changed = torch.unique(torch.cat(sets))
             parts = []

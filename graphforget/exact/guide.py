@@ -345,7 +345,7 @@ class GUIDE(ShardedUnlearner):
     def evaluation_graph(data: Data) -> Data:
         """``data`` with only the edges between evaluation (non-training, retained) nodes."""
         ei = data.edge_index
-        seen = data.train_mask | data.forgotten_mask
+        seen = _seen(data)
         keep = ~seen[ei[0]] & ~seen[ei[1]]
         view = Data(x=data.x, edge_index=ei[:, keep], num_nodes=data.num_nodes)
         ew = getattr(data, "edge_weight", None)
@@ -380,7 +380,7 @@ class GUIDE(ShardedUnlearner):
         evaluation graph of ``data`` (default: the retained data)."""
         data = self.data_ if data is None else data
         shard_feats, _ = self._shard_kernels(self.data_)
-        evaluation = ~(data.train_mask | data.forgotten_mask)
+        evaluation = ~_seen(data)
         key = state_fingerprint([data.edge_index, evaluation])
         cached = getattr(self, "_eval_kernel", None)
         if cached is None or cached[0] != key:
@@ -466,6 +466,12 @@ class GUIDE(ShardedUnlearner):
             out["similarity_weights"] = w.tolist()
             out["weights_near_uniform"] = _near_uniform(w)
         return out
+
+
+def _seen(data: Data) -> Tensor:
+    """Training or forgotten nodes: everything the evaluation graph must not contain."""
+    forgotten = getattr(data, "forgotten_mask", None)
+    return data.train_mask if forgotten is None else data.train_mask | forgotten
 
 
 def _near_uniform(weights: Tensor, tolerance: float = 0.1) -> bool:

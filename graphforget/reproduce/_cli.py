@@ -81,13 +81,16 @@ def reproduce(table: str, quick: bool = False, executor: str = "serial", out: st
         for job in jobs:
             (cache_dir / f"{job.key}.json").unlink(missing_ok=True)
     stem = config.name + ("_quick" if quick else "")
+    from graphforget.reproduce._runner import CellCache
+
+    cached = sum(CellCache(cache_dir).get(job.key) is not None for job in jobs)
     start = time.perf_counter()
     results = run_table(config, cache_dir, executor=executor, root=root, progress=progress, jobs=jobs)
     wall = time.perf_counter() - start
     plot_paths = make_plots(results, out_dir / "plots", stem, config.name) if plots else []
     rel_plots = [os.path.relpath(p, out_dir) for p in plot_paths]
     command = command or f"graphforget reproduce {config.name}" + (" --quick" if quick else "")
-    text = MARKER.format(name=stem) + "\n" + render_markdown(config, results, command, quick, rel_plots, wall)
+    text = MARKER.format(name=stem) + "\n" + render_markdown(config, results, command, quick, rel_plots, wall, cached)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / f"{stem}.md"
     md.write_text(text)

@@ -57,7 +57,7 @@ def removal_curve(results: list[tuple[Any, dict[str, Any]]], out: Path, stem: st
     plt = _pyplot()
     datasets = sorted({j.dataset for j, _ in seq})
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    for ax, dataset in zip(axes[0], datasets, strict=True):
         for j, r in seq:
             if j.dataset != dataset:
                 continue
@@ -115,7 +115,7 @@ def tradeoff_scatter(results: list[tuple[Any, dict[str, Any]]], out: Path, stem:
     plt = _pyplot()
     datasets = sorted({d for _, d in groups})
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 4), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    for ax, dataset in zip(axes[0], datasets, strict=True):
         for (label, d), recs in groups.items():
             if d != dataset:
                 continue
@@ -123,15 +123,17 @@ def tradeoff_scatter(results: list[tuple[Any, dict[str, Any]]], out: Path, stem:
             y = _mean([r.get("utility_unlearned") for r in recs])
             ax.scatter([x], [y], s=40)
             ax.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        retrain = _mean([r.get("utility_retrain") for (lab, d), rs in groups.items() if d == dataset for r in rs])
+        # the table's own exact baseline, when it has one (each method's reference differs)
+        retrain = _mean([r.get("utility_unlearned") for r in groups.get(("retrain", dataset), [])])
         if not math.isnan(retrain):
-            ax.axhline(retrain, ls="--", color="grey", label="retrain utility (mean)")
+            ax.axhline(retrain, ls="--", color="grey", label="retrain")
         ax.axvline(1.0, ls=":", color="grey")
         ax.set_xscale("log")
         ax.set_xlabel("speed-up over retraining (log)")
         ax.set_ylabel(next(iter(groups.values()))[0].get("utility_metric", "utility"))
         ax.set_title(f"{dataset}")
-        ax.legend(fontsize=7)
+        if not math.isnan(retrain):
+            ax.legend(fontsize=7)
     fig.suptitle(f"{title}: utility–speed trade-off")
     return _save(fig, out, f"{stem}_tradeoff")
 
@@ -143,7 +145,7 @@ def partition_bars(results: list[tuple[Any, dict[str, Any]]], out: Path, stem: s
     plt = _pyplot()
     datasets = sorted({j.dataset for j, _ in parts})
     fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.8), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
+    for ax, dataset in zip(axes[0], datasets, strict=True):
         rows = [(j.label, r) for j, r in parts if j.dataset == dataset]
         xs = range(len(rows))
         ax.bar([x - 0.2 for x in xs], [r["balance"] for _, r in rows], width=0.4, label="balance (0 = equal)")

@@ -303,7 +303,7 @@ def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: str =
             for start in range(0, len(todo), width):
                 part = todo[start:start + width]
                 records = ex.map(_job_call, [(j.kind, j.spec, root or _root(j.spec)) for j in part])
-                for job, record in zip(part, records):
+                for job, record in zip(part, records, strict=True):
                     cache.put(job, record)
                     results[job.key] = record
                 if progress:

@@ -100,3 +100,16 @@ def test_bench_cli_writes_records(tmp_path, capsys, request_kind, model):
     assert record["method"] == "cgu" and record["model"] == model and record["request"] == request_kind
     assert record["unlearn_seconds"] > 0 and record["retrain_seconds"] > 0
     assert 0.0 <= record["utility_unlearned"] <= 1.0
+
+
+def test_default_propagation_keeps_rows_in_the_unit_ball_without_clipping():
+    data = small_graph()
+    u = CGU(K=3).fit(data)  # alpha=1: P = D^-1 (A + I), row-stochastic
+    for z in u.stack_:
+        assert float(z.norm(dim=1).max()) <= 1.0 + 1e-12
+    # the paper's column-stochastic alpha=0 leaves the unit ball at a hub of leaves with
+    # equal features (then rows are rescaled); alpha=1 averages and stays inside
+    star = torch.tensor([[0] * 5 + list(range(1, 6)), list(range(1, 6)) + [0] * 5])
+    x = torch.ones(6, 2, dtype=torch.float64) / 2 ** 0.5
+    assert float(propagation_stack(x, star, 1, 0.0)[-1][0].norm()) > 2.0
+    assert float(propagation_stack(x, star, 1, 1.0)[-1].norm(dim=1).max()) <= 1.0 + 1e-12

@@ -184,3 +184,23 @@ def test_fedlu_forgets_toward_retrain_and_keeps_utility():
     # retained test MRR within 0.05 (absolute) of before unlearning
     assert abs(test_after - test_before) < 0.05
     assert report.diagnostics["decay_epochs"] and report.breakdown["interference"] > 0
+
+
+def test_valid_queries_subsamples_validation(kg):
+    from graphforget.errors import GraphForgetError
+    from graphforget.federated._kg import VALID
+
+    u = FedLU(valid_queries=3, **FAST).fit(kg)
+    for c in range(int(kg.num_clients)):
+        ids = u._valid_ids(kg, c)
+        full = u._select(kg, c, VALID)
+        assert ids.numel() == min(3, full.numel())
+        assert torch.isin(ids, full).all()
+        assert torch.equal(ids, u._valid_ids(kg, c))  # seeded: the same subsample every time
+    # a subsample that covers every validation triple selects the same model as no subsample
+    big = max(int(((kg.triple_client == c) & (kg.triple_split == VALID)).sum()) for c in range(kg.num_clients))
+    a = FedLU(valid_queries=big, **FAST).fit(kg).parameter_vector()
+    b = FedLU(**FAST).fit(kg).parameter_vector()
+    assert torch.equal(a, b)
+    with pytest.raises(GraphForgetError, match="valid_queries"):
+        FedLU(valid_queries=0, **FAST).fit(kg)

@@ -1,0 +1,274 @@
+"""graphforget reproduce: configs, validation, cache resume, verdicts, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from graphforget.bench.cli import main
+from graphforget.errors import GraphForgetError
+from graphforget.reproduce import (
+    _runner,
+    load_all,
+    load_table,
+    make_results_page,
+    plan,
+    run_table,
+    validate,
+    verdict,
+)
+from graphforget.reproduce._report import compare, direction
+
+DATASET = "synthetic:nodes=120,homophily=0.8,signal=0.8"
+
+
+def tiny_config(name: str = "tiny", **overrides) -> dict:
+    cfg = {
+        "name": name,
+        "title": "Tiny synthetic table",
+        "citation": {"paper": "Nobody et al., A Made-Up Paper", "table": "Table 1", "column": "F1"},
+        "protocol": {"task": "node", "datasets": [DATASET], "split": "0.6/0.2/0.2", "model": "sgc",
+                     "request": "node", "ratio": 0.1, "seeds": 2, "params": {"epochs": 15},
+                     "scale": 100, "methods": ["retrain", "gif"]},
+        "reference": [{"method": "gif", "dataset": DATASET, "mean": 50.0, "std": 60.0},
+                      {"method": "retrain", "dataset": DATASET, "metric": "speedup", "mean": 1.0,
+                       "tolerance": 100.0, "source": "abstract"}],
+        "quick": {"description": "one seed", "seeds": 1},
+        "estimated_minutes": {"full": 0.2, "quick": 0.1},
+    }
+    for key, value in overrides.items():
+        cfg[key] = value
+    return cfg
+
+
+def write(tmp_path: Path, cfg: dict) -> Path:
+    path = tmp_path / f"{cfg['name']}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+# -- configs -----------------------------------------------------------------------------
+def test_repository_tables_all_validate():
+    configs = load_all()
+    names = {c.name for c in configs}
+    assert {"opengu-table4", "opengu-table5", "opengu-table6"} <= names
+    for c in configs:
+        assert c.quick["description"] and c.estimated_minutes["quick"] <= c.estimated_minutes["full"]
+        assert c.effective(quick=True).protocol["seeds"] <= c.protocol["seeds"]
+    table4 = load_table("opengu-table4")
+    gif_cora = table4.reference_for("gif", "cora")[0]
+    assert (gif_cora.mean, gif_cora.std) == (81.75, 1.09)
+    assert gif_cora.citation["table"] == "Table 4"
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c.update(colour="red"), "unknown key 'colour'"),
+    (lambda c: c["protocol"].update(ratoi=0.1), "unknown key 'ratoi'"),
+    (lambda c: c["protocol"].update(ratio=1.5), "ratio: must lie in (0, 1)"),
+    (lambda c: c["protocol"].update(seeds=0), "seeds: expected an integer >= 1"),
+    (lambda c: c["protocol"].pop("datasets"), "missing required key 'datasets'"),
+    (lambda c: c["reference"][0].update(source="rumour"), "source: expected one of"),
+    (lambda c: c["reference"][0].update(method="nope"), "'nope' is not a method label"),
+    (lambda c: c["reference"][0].update(mean="high"), "mean: expected a number"),
+    (lambda c: c["quick"].pop("description"), "needs 'description'"),
+    (lambda c: c.update(name="other"), "'name' must equal the file name stem"),
+    (lambda c: c["estimated_minutes"].pop("quick"), "missing 'quick'"),
+    (lambda c: c["quick"].update(methods=["sisa"]), "'sisa' is not a method label"),
+])
+def test_validation_errors_are_one_line(mutate, message):
+    cfg = tiny_config()
+    mutate(cfg)
+    with pytest.raises(GraphForgetError) as info:
+        validate(cfg, "tiny.yaml")
+    text = str(info.value)
+    assert message in text and "\n" not in text and text.startswith("tiny.yaml")
+
+
+def test_invalid_yaml_and_unknown_table(tmp_path):
+    (tmp_path / "broken.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(GraphForgetError, match="not valid YAML"):
+        load_table("broken", tmp_path)
+    with pytest.raises(GraphForgetError, match="unknown table 'missing'; known tables: broken"):
+        load_table("missing", tmp_path)
+
+
+def test_unregistered_method_fails_before_running(tmp_path):
+    cfg = tiny_config()
+    cfg["protocol"]["methods"] = ["retrain", "no-such-method"]
+    cfg["reference"] = []
+    config = load_table(str(write(tmp_path, cfg)))
+    with pytest.raises(GraphForgetError, match="needs method 'no-such-method', which is not registered"):
+        plan(config)
+    assert main(["reproduce", str(tmp_path / "tiny.yaml"), "--cache", str(tmp_path / "c"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_method_parameter_is_named(tmp_path):
+    cfg = tiny_config()
+    cfg["protocol"]["methods"] = [{"method": "gif", "params": {"colour": 1}}]
+    cfg["reference"] = []
+    with pytest.raises(GraphForgetError, match="has no parameter 'colour'"):
+        plan(load_table(str(write(tmp_path, cfg))))
+
+
+# -- verdicts ------------------------------------------------------------------------------
+def test_verdict_logic():
+    assert verdict(81.0, 81.75, 1.09) == "within"
+    assert verdict(82.84, 81.75, 1.09) == "within"  # on the band's edge
+    assert verdict(83.0, 81.75, 1.09) == "better"
+    assert verdict(80.0, 81.75, 1.09) == "worse"
+    # lower is better (seconds): above the band is worse
+    assert verdict(3.0, 1.0, 0.5, higher_is_better=False) == "worse"
+    assert verdict(0.2, 1.0, 0.5, higher_is_better=False) == "better"
+    # no std: the tolerance is the band; without it a zero-width band
+    assert verdict(10.0, 10.38, None, tolerance=0.5) == "within"
+    assert verdict(10.0, 10.38) == "worse"
+    assert verdict(10.38, 10.38) == "within"
+    assert verdict(5.0, None) == "no reference"
+    assert verdict(float("nan"), 3.0, 1.0) == "not run"
+
+
+def test_direction_from_metric_registry():
+    assert direction("utility_unlearned", "micro_f1") is True
+    assert direction("unlearn_seconds") is False
+    assert direction("speedup") is True
+    assert direction("df_auc_unlearned") is True
+    assert direction("recall@20") is True
+    assert direction("utility_gap") is True
+    with pytest.raises(GraphForgetError, match="no direction known for metric 'wobble'"):
+        direction("wobble")
+
+
+def test_compare_relative_and_scaled():
+    from graphforget.reproduce._config import validate as v
+
+    cfg = tiny_config()
+    cfg["reference"] = [
+        {"method": "gif", "dataset": DATASET, "mean": 80.0, "std": 5.0},
+        {"method": "gif", "dataset": DATASET, "metric": "unlearn_seconds", "mean": 2.0, "std": 0.1,
+         "relative_to": {"method": "retrain", "metric": "retrain_seconds", "op": "speedup"}},
+    ]
+    config = v(cfg, "tiny.yaml")
+    job = lambda label, seed: _runner.Job("cell", label, DATASET, seed, {})  # noqa: E731
+    rec = lambda u, un, re: {"utility_unlearned": u, "unlearn_seconds": un, "retrain_seconds": re,  # noqa: E731
+                             "utility_metric": "micro_f1"}
+    results = [(job("gif", 0), rec(0.80, 1.0, 9.0)), (job("gif", 1), rec(0.84, 1.0, 9.0)),
+               (job("retrain", 0), rec(0.85, 2.0, 2.0)), (job("retrain", 1), rec(0.85, 2.0, 6.0))]
+    rows = compare(config, results)
+    f1 = rows[0]
+    assert f1["mean"] == pytest.approx(82.0) and f1["verdict"] == "within"
+    speed = rows[1]
+    assert speed["mean"] == pytest.approx(4.0)  # retrain's retrain_seconds / gif's unlearn_seconds
+    assert speed["verdict"] == "better"
+    assert rows[2]["method"] == "retrain" and rows[2]["verdict"] == "no reference"
+
+
+# -- cache resume --------------------------------------------------------------------------
+def test_killed_run_resumes_from_cache(tmp_path, monkeypatch):
+    config = load_table(str(write(tmp_path, tiny_config()))).effective(False)
+    jobs = plan(config)
+    assert len(jobs) == 4
+    calls: list[str] = []
+    real = _runner._run_job
+
+    def dying(kind, spec, root):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the run is killed while the third cell runs
+        calls.append(_runner.cell_key(kind, spec))
+        return real(kind, spec, root)
+
+    monkeypatch.setattr(_runner, "_run_job", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run_table(config, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2
+    first = list(calls)
+    calls.clear()
+    monkeypatch.setattr(_runner, "_run_job", lambda k, s, r: calls.append(_runner.cell_key(k, s)) or real(k, s, r))
+    results = run_table(config, tmp_path / "cache")
+    assert len(calls) == 2 and not set(calls) & set(first)  # only the two unfinished cells ran
+    assert [j.key for j, _ in results] == [j.key for j in jobs]
+    calls.clear()
+    again = run_table(config, tmp_path / "cache")
+    assert calls == [] and [r for _, r in again] == [r for _, r in results]
+    # a half-written cache file is recomputed, not trusted
+    victim = tmp_path / "cache" / f"{jobs[0].key}.json"
+    victim.write_text("{\"key\": ")
+    run_table(config, tmp_path / "cache")
+    assert calls == [jobs[0].key]
+
+
+def test_cache_key_tracks_the_spec():
+    spec = {"method": "gif", "seed": 0, "params": {"epochs": 10}}
+    assert _runner.cell_key("cell", spec) == _runner.cell_key("cell", dict(reversed(list(spec.items()))))
+    assert _runner.cell_key("cell", spec) != _runner.cell_key("cell", {**spec, "seed": 1})
+    assert _runner.cell_key("cell", spec) != _runner.cell_key("sequential", spec)
+
+
+# -- end to end ----------------------------------------------------------------------------
+def test_end_to_end_cli(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    cfg = tiny_config(partition_study={"partitioners": ["random", "blpa"], "shards": 3})
+    write(tmp_path, cfg)
+    args = ["reproduce", "tiny", "--tables", str(tmp_path), "--out", str(tmp_path / "out"),
+            "--cache", str(tmp_path / "cache")]
+    assert main(args) == 0
+    md = (tmp_path / "out" / "tiny.md").read_text()
+    assert md.startswith("<!-- graphforget reproduce: tiny -->")
+    assert "| method | dataset | metric | ours (mean ± std) | n | paper | verdict | reference |" in md
+    gif_row = next(ln for ln in md.splitlines() if ln.startswith("| gif |"))
+    assert "50.00 ± 60.00" in gif_row and "| within |" in gif_row and "Table 1" in gif_row
+    assert "(source: abstract)" in md  # the speed-up number came from an abstract
+    assert "Machine:" in md and "torch " in md and "## Partition statistics" in md
+    for stem in ("tiny_time", "tiny_tradeoff", "tiny_partitions"):
+        for ext in ("png", "svg"):
+            assert (tmp_path / "out" / "plots" / f"{stem}.{ext}").stat().st_size > 0
+    records = json.loads((tmp_path / "out" / "tiny.json").read_text())
+    assert len(records) == 6 and {r["kind"] for r in records} == {"cell", "partition"}
+    # --quick writes its own file, from its own cache
+    assert main(args + ["--quick", "--no-plots"]) == 0
+    quick = (tmp_path / "out" / "tiny_quick.md").read_text()
+    assert "**Quick protocol**" in quick and "| gif |" in quick
+    # the results page collects both, with the commands and plot links rewritten
+    page = make_results_page(tmp_path / "out", tmp_path / "docs" / "results.md")
+    assert "graphforget reproduce tiny --quick" in page
+    assert "](../out/plots/tiny_time.png)" in page
+
+
+def test_sequential_removal_curve(tmp_path):
+    pytest.importorskip("matplotlib")
+    cfg = tiny_config(kind="sequential")
+    cfg["protocol"].update(methods=[{"method": "cgu", "params": {"sigma": 0.01, "epsilon": 0.01}}],
+                           removals=4, every=2, seeds=1)
+    cfg["protocol"].pop("ratio")
+    cfg["reference"] = [{"method": "cgu", "dataset": DATASET, "metric": "utility_gap", "mean": -0.1,
+                         "tolerance": 100.0}]
+    write(tmp_path, cfg)
+    from graphforget.reproduce import reproduce
+
+    out = reproduce("tiny", tables=str(tmp_path), out=tmp_path / "out", cache=tmp_path / "cache")
+    (job, record), = out["results"]
+    assert job.kind == "sequential" and record["requests"] == 4
+    assert [p["step"] for p in record["curve"]] == [0, 1, 2, 3, 4]
+    assert record["curve"][2]["utility_retrain"] is not None and "cumulative" in record["curve"][1]
+    # the tiny budget (epsilon=0.01) forces retrains, which the ledger reports
+    assert record["retrains"] == len(record["retrain_events"]) >= 1
+    assert any(p.endswith("tiny_removal_curve.png") for p in out["plots"])
+
+
+def test_list_output(tmp_path, capsys):
+    write(tmp_path, tiny_config())
+    write(tmp_path, tiny_config(name="second", title="Second table"))
+    assert main(["reproduce", "--list", "--tables", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "second" in out and "tiny" in out and "full ~0.2 min, --quick ~0.1 min" in out
+    assert main(["reproduce", "--list"]) == 0
+    assert "opengu-table4" in capsys.readouterr().out
+
+
+def test_missing_table_argument_is_an_error(capsys):
+    assert main(["reproduce"]) == 2
+    assert "reproduce needs TABLE" in capsys.readouterr().err
