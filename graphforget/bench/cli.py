@@ -135,7 +135,9 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
     rows = summarize(records)
     if include_original:
         seen = set()
-        for r in records:
+        # the plain reference's record carries the original backbone (not, say, CGU's SGC)
+        ordered = sorted(records, key=lambda r: r["method"] != "retrain")
+        for r in ordered:
             if r["request"] in seen:
                 continue
             seen.add(r["request"])
