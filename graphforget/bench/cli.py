@@ -262,7 +262,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         cls = resolve_method(name)
         kinds = ", ".join(r.kind for r in cls.supported_requests)
         tasks = ", ".join(t.value for t in cls.tasks)
-        console.print(f"  {name:<20} {cls.guarantee.value:<12} tasks: {tasks}; requests: {kinds}")
+        console.print(f"  {name:<24} {cls.guarantee.value:<12} tasks: {tasks}; requests: {kinds}")
     console.print("datasets: " + ", ".join(dataset_names()))
     console.print("models:   " + ", ".join(model_names()))
     console.print("tasks:    " + ", ".join(task_names()))
