@@ -153,6 +153,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--suffix", default="", help="appended to the results file name")
     args = parser.parse_args()
     args.dataset = args.dataset or ["cora"]
     args.model = args.model or ["gcn"]
@@ -160,7 +161,7 @@ def main() -> None:
     args.ratio = args.ratio or [0.005, 0.025, 0.05]
     text = run_gnndelete(args) if args.protocol == "gnndelete" else run_opengu(args)
     RESULTS.mkdir(exist_ok=True)
-    name = f"link_{args.protocol}_{'_'.join(args.dataset)}.md"
+    name = f"link_{args.protocol}_{'_'.join(args.dataset)}{args.suffix}.md"
     (RESULTS / name).write_text(text)
     print(f"wrote {RESULTS / name}")
 
