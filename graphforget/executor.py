@@ -20,6 +20,7 @@ instead of once per job.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import os
 import pickle
@@ -40,16 +41,16 @@ def derive_seed(seed: int, *keys: Any) -> int:
     return int.from_bytes(hashlib.sha256(payload).digest()[:4], "little") & 0x7FFFFFFF
 
 
-class Executor:
+class Executor(abc.ABC):
     """Runs ``fn(*args)`` for each ``args`` in ``jobs`` and returns results in order."""
 
     name = "abstract"
 
+    @abc.abstractmethod
     def map(self, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]],
             shared: Any = None) -> list[Any]:
         """``[fn(*job) for job in jobs]`` (``fn(shared, *job)`` when ``shared`` is given),
         in ``jobs`` order."""
-        raise NotImplementedError
 
     def close(self) -> None:
         """Releases workers (no-op for the serial executor)."""

@@ -15,6 +15,7 @@ Like a PyG transform, a request is callable: ``retained = request(data)``.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 from collections.abc import Sequence
@@ -182,7 +183,7 @@ def _copy_for_update(data: Data) -> Data:
 # ---------------------------------------------------------------------------
 # requests
 # ---------------------------------------------------------------------------
-class ForgetRequest:
+class ForgetRequest(abc.ABC):
     """Base class of all requests.
 
     Subclasses declare ``kind`` (a short name used in reports, the CLI and ledgers).
@@ -190,31 +191,34 @@ class ForgetRequest:
 
     kind: ClassVar[str] = "abstract"
 
+    @abc.abstractmethod
     def __len__(self) -> int:  # number of items to forget
-        raise NotImplementedError
+        """Number of items to forget."""
 
     @property
     def is_empty(self) -> bool:
         """An empty request forgets nothing; unlearners treat it as the identity."""
         return len(self) == 0
 
+    @abc.abstractmethod
     def validate(self, data: Data) -> None:
         """Raises :class:`InvalidRequestError` (a ``ValueError``) naming the bad items."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def apply(self, data: Data, validate: bool = True) -> Data:
         """Returns the retained data; ``data`` itself is left untouched."""
-        raise NotImplementedError
 
     def __call__(self, data: Data) -> Data:
         return self.apply(data)
 
     def affected_nodes(self, data: Data) -> Tensor:
-        """Nodes whose own features, label or incident edges change."""
-        raise NotImplementedError
+        """Nodes whose own features, label or incident edges change. Requests on other
+        units (whole graphs, triples, interactions) name theirs in their own methods."""
+        raise TypeError(f"{type(self).__name__} requests do not name nodes of one graph")
 
+    @abc.abstractmethod
     def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """A JSON-able description, inverse of :meth:`from_dict`."""
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> ForgetRequest:

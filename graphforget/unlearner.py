@@ -376,15 +376,17 @@ class Unlearner:
 
     # -- subclass hooks -----------------------------------------------------------
     def _fit(self, data: Data) -> None:
-        raise NotImplementedError
+        """Trains the original model (every method implements it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _fit")
 
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
         """Updates the model for ``request``. ``retained`` is the data after it; commit
         state only once every step succeeded (the base class then sets ``data_``)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _unlearn")
 
     def _logits(self, data: Data) -> Tensor:
-        raise NotImplementedError
+        """Raw outputs on ``data`` (every method implements it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _logits")
 
     def _get_state(self) -> dict[str, Any]:
         """Method state (tensors, numbers, strings, nested dicts/lists)."""
@@ -399,7 +401,9 @@ class Unlearner:
         self.model_ = model
 
     def _build_model(self) -> torch.nn.Module:
-        raise NotImplementedError
+        """An untrained backbone; needed only by methods that keep the default
+        ``_get_state``/``_set_state`` (one ``model_``)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no single model_: override _set_state")
 
     # -- state, save and load -------------------------------------------------------
     def get_state(self) -> dict[str, Any]:

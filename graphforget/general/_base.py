@@ -69,7 +69,9 @@ class TabularUnlearner(Unlearner):
         return x, y
 
     def _get_state(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The method's learned state (each tabular method defines its own)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _get_state")
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Inverse of :meth:`_get_state`."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _set_state")

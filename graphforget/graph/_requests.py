@@ -161,10 +161,11 @@ class _GraphNodeBase(ForgetRequest):
         self._validate_more(data)
 
     def _validate_more(self, data: GraphDataset) -> None:
-        pass
+        """Optional extra checks of a subclass (none by default)."""
 
     def _edit(self, graph: Data, nodes: Tensor) -> Data:
-        raise NotImplementedError
+        """The edited copy of ``graph`` (node removal or feature zeroing)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _edit")
 
     def apply(self, data: GraphDataset, validate: bool = True) -> GraphDataset:
         if validate:

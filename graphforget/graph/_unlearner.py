@@ -53,7 +53,8 @@ class GraphUnlearner(Unlearner):
         self._load_method_state(state)
 
     def _load_method_state(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Restores the method's own state (each graph method defines it)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _load_method_state")
 
 
 def pool_graphs(h: Tensor, batch: Tensor, keep: Tensor, num_graphs: int, how: str = "mean") -> Tensor:
