@@ -52,8 +52,8 @@ class Executor(abc.ABC):
         """``[fn(*job) for job in jobs]`` (``fn(shared, *job)`` when ``shared`` is given),
         in ``jobs`` order."""
 
-    def close(self) -> None:
-        """Releases workers (no-op for the serial executor)."""
+    def close(self) -> None:  # noqa: B027 - optional hook; only pooled executors hold workers
+        """Releases workers (nothing to release for the serial executor)."""
 
     def __enter__(self) -> Executor:
         return self
