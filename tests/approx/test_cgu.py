@@ -5,7 +5,7 @@ import torch
 
 from graphforget.approx.cgu import CGU, _normalise_rows, propagation_stack
 from graphforget.bench.cli import main
-from graphforget.errors import UnsupportedRequestError
+from graphforget.errors import GraphForgetError, UnsupportedRequestError
 from graphforget.requests import EdgeRequest, NodeRequest, sample_edges, sample_features, sample_nodes
 from graphforget.testing import check_unlearner, small_graph
 
@@ -28,15 +28,16 @@ def test_only_sgc_and_gpr():
         CGU(model="gcn")
 
 
+@pytest.mark.parametrize("features", ["standard", "row"])
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("model", ["sgc", "gpr"])
-def test_local_feature_update_equals_full_recomputation(model, alpha):
+def test_local_feature_update_equals_full_recomputation(model, alpha, features):
     data = small_graph()
-    u = CGU(model=model, alpha=alpha, K=3, sigma=1.0).fit(data)
+    u = CGU(model=model, alpha=alpha, K=3, sigma=1.0, features=features).fit(data)
     for req in (sample_nodes(data, count=2, seed=1), sample_edges(data, count=3, seed=2),
                 sample_features(data, count=2, seed=3)):
         u.unlearn(req) if req.kind != "node" else u.unlearn(NodeRequest(req.node_ids))
-        full = propagation_stack(_normalise_rows(u.data_.x.double()), u.data_.edge_index, 3, alpha)
+        full = propagation_stack(u._preprocess(u.data_.x), u.data_.edge_index, 3, alpha)
         for a, b in zip(full, u.stack_, strict=False):
             assert torch.allclose(a, b, atol=1e-12)
     # and the classifier's training rows are the retained data's rows
@@ -113,3 +114,21 @@ def test_default_propagation_keeps_rows_in_the_unit_ball_without_clipping():
     x = torch.ones(6, 2, dtype=torch.float64) / 2 ** 0.5
     assert float(propagation_stack(x, star, 1, 0.0)[-1][0].norm()) > 2.0
     assert float(propagation_stack(x, star, 1, 1.0)[-1].norm(dim=1).max()) <= 1.0 + 1e-12
+
+
+def test_feature_preprocessing_modes():
+    data = small_graph()
+    row = CGU(features="row", sigma=1.0).fit(data)
+    x = row._preprocess(data.x)
+    assert torch.allclose(x, _normalise_rows(data.x.double()))
+    std = CGU(features="standard", sigma=1.0).fit(data)
+    x = std._preprocess(data.x)
+    assert float(x.norm(dim=1).max()) == pytest.approx(1.0)  # divided by the largest row norm
+    assert torch.allclose(x.mean(0), torch.zeros(x.size(1), dtype=x.dtype), atol=1e-12)  # centred
+    # the scaler is frozen at fit: the reference retrains under the same preprocessing
+    retained = NodeRequest([0, 1, 2]).apply(data)
+    ref = std.reference().fit(retained)
+    assert all(torch.equal(a, b) for a, b in zip(ref.scaler_, std.scaler_, strict=True))
+    assert not torch.allclose(CGU(sigma=1.0).fit(retained).scaler_[0], std.scaler_[0])
+    with pytest.raises(GraphForgetError, match="features"):
+        CGU(features="minmax")
