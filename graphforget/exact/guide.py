@@ -3,9 +3,15 @@ USENIX Security 2023), on the sharded framework of :mod:`graphforget.exact`.
 
 **Inductive split.** The training graph :math:`G_{tr}` is induced by the training nodes;
 the evaluation nodes (validation and test) and every edge touching them are unseen by
-the partition, by shard training and by the aggregation. Predictions are made on the
-evaluation graph :math:`G_{ev}` induced by the evaluation nodes (edges to training nodes
-are dropped too), so a shard model never reads a training node of another shard.
+the partition, by shard training and by the aggregation. Predictions are made on an
+inference graph :math:`G_{ev}` the models never trained on:
+
+* ``inference="evaluation"`` (GUIDE's protocol): the graph induced by the evaluation nodes
+  (edges to training nodes are dropped too), a test graph disjoint from :math:`G_{tr}`,
+  so a shard model never reads a training node of another shard;
+* ``inference="full"``: the whole retained graph, i.e. new nodes arrive attached to the
+  training graph (GraphSAGE's inductive evaluation, and how OpenGU evaluates GUIDE).
+  Forgotten nodes have left it, so no prediction reads them.
 
 **Guided partition.** :class:`~graphforget.partition.GUIDEPartitioner` (``"fast"`` or
 ``"sr"``) splits :math:`G_{tr}` into balanced, label-fair shards :math:`S_1..S_K`.
@@ -64,6 +70,7 @@ __all__ = ["GUIDE", "SimilarityAggregator", "pyramid_match_features", "pyramid_m
            "repaired_shard_graph", "train_guide_shard_job", "REPAIRS"]
 
 REPAIRS = ("none", "zero", "mirror", "mixup")
+INFERENCE = ("evaluation", "full")
 
 
 # ---------------------------------------------------------------------------
@@ -232,6 +239,9 @@ class GUIDE(ShardedUnlearner):
         kernel_dim (int): eigenvectors per node of the pyramid match kernel. (default: :obj:`6`)
         kernel_levels (int): pyramid levels :math:`L`. (default: :obj:`4`)
         setting (str): ``"inductive"`` (the only setting GUIDE is defined for).
+        inference (str): the graph predictions are made on: ``"evaluation"`` (induced by
+            the evaluation nodes, GUIDE's disjoint test graph) or ``"full"`` (the whole
+            retained graph, OpenGU's evaluation). (default: :obj:`"evaluation"`)
         Other arguments: see :class:`~graphforget.exact.ShardedUnlearner`.
     """
 
@@ -246,7 +256,8 @@ class GUIDE(ShardedUnlearner):
                  repair: str = "mixup", mixup_weight: float = 0.5,
                  aggregator: str = "similarity", aggregator_kwargs: dict[str, Any] | None = None,
                  kernel_dim: int = 6, kernel_levels: int = 4, setting: str = "inductive",
-                 executor: str = "serial", executor_kwargs: dict[str, Any] | None = None) -> None:
+                 inference: str = "evaluation", executor: str = "serial",
+                 executor_kwargs: dict[str, Any] | None = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
                          patience=patience, seed=seed, model_kwargs=model_kwargs, shards=shards,
@@ -257,12 +268,15 @@ class GUIDE(ShardedUnlearner):
         self.mixup_weight = mixup_weight
         self.kernel_dim = kernel_dim
         self.kernel_levels = kernel_levels
+        self.inference = inference
 
     # -- configuration ---------------------------------------------------------------
     def _validate_params(self) -> None:
         if self.setting != "inductive":
             raise GraphForgetError(f"GUIDE is an inductive method: setting must be 'inductive', "
                                    f"got {self.setting!r}")
+        if self.inference not in INFERENCE:
+            raise GraphForgetError(f"inference must be one of {INFERENCE}, got {self.inference!r}")
         if self.repair not in REPAIRS:
             raise GraphForgetError(f"repair must be one of {REPAIRS}, got {self.repair!r}")
         if not 0.0 <= float(self.mixup_weight) <= 1.0:
@@ -353,6 +367,25 @@ class GUIDE(ShardedUnlearner):
             view.edge_weight = ew[keep]
         return view
 
+    def inference_graph(self, data: Data) -> Data:
+        """The graph predictions are made on (see ``inference``): :meth:`evaluation_graph`
+        or the whole retained ``data``."""
+        if self.inference == "evaluation":
+            return self.evaluation_graph(data)
+        view = Data(x=data.x, edge_index=data.edge_index, num_nodes=data.num_nodes)
+        ew = getattr(data, "edge_weight", None)
+        if ew is not None:
+            view.edge_weight = ew
+        return view
+
+    def _query_nodes(self, data: Data) -> Tensor:
+        """Nodes of the inference graph the similarity kernel compares shards with."""
+        if self.inference == "evaluation":
+            return ~_seen(data)
+        forgotten = getattr(data, "forgotten_mask", None)
+        keep = torch.ones(int(data.num_nodes), dtype=torch.bool)
+        return keep if forgotten is None else ~forgotten
+
     def _kernel(self, edge_index: Tensor, nodes: Tensor, n: int) -> Tensor:
         relabel = torch.full((n,), -1, dtype=torch.long)
         relabel[nodes] = torch.arange(nodes.numel())
@@ -377,15 +410,15 @@ class GUIDE(ShardedUnlearner):
 
     def similarity_weights(self, data: Data | None = None) -> Tensor:
         """Normalised kernel similarities :math:`w_i` of the active shards to the
-        evaluation graph of ``data`` (default: the retained data)."""
+        inference graph of ``data`` (default: the retained data)."""
         data = self.data_ if data is None else data
         shard_feats, _ = self._shard_kernels(self.data_)
-        evaluation = ~_seen(data)
-        key = state_fingerprint([data.edge_index, evaluation])
+        query = self._query_nodes(data)
+        key = state_fingerprint([data.edge_index, query, self.inference])
         cached = getattr(self, "_eval_kernel", None)
         if cached is None or cached[0] != key:
-            cached = (key, self._kernel(self.evaluation_graph(data).edge_index,
-                                        evaluation.nonzero().view(-1), int(data.num_nodes)))
+            cached = (key, self._kernel(self.inference_graph(data).edge_index,
+                                        query.nonzero().view(-1), int(data.num_nodes)))
             self._eval_kernel = cached
         sims = torch.tensor([pyramid_match(shard_feats[s], cached[1]) for s in self.active_shards],
                             dtype=torch.float64)
@@ -394,7 +427,7 @@ class GUIDE(ShardedUnlearner):
         return sims / sims.sum()
 
     def _logits(self, data: Data) -> Tensor:
-        log_probs = self._shard_log_probs(self.evaluation_graph(data))
+        log_probs = self._shard_log_probs(self.inference_graph(data))
         if isinstance(self.aggregator_, SimilarityAggregator):
             self.aggregator_.weights_ = self.similarity_weights(data).float()
         return self.aggregator_.combine(log_probs)
@@ -441,7 +474,7 @@ class GUIDE(ShardedUnlearner):
     # -- benchmarks -------------------------------------------------------------------------
     def bench_extras(self, data: Data, request: ForgetRequest, retained: Data) -> dict[str, Any]:
         """``retrain_single_seconds`` / ``utility_single``: one backbone trained on the
-        whole retained training graph (inductive, predicting on the evaluation graph);
+        whole retained training graph (inductive, predicting on the inference graph);
         partition statistics (GUIDE's balance and label-fairness scores) and the effective
         aggregation weights."""
         start = time.perf_counter()
@@ -453,7 +486,8 @@ class GUIDE(ShardedUnlearner):
                               seed=self.seed)
         seconds = time.perf_counter() - start
         with torch.no_grad():
-            pred = forward(model, self.evaluation_graph(retained)).argmax(-1)
+            model.eval()
+            pred = forward(model, self.inference_graph(retained)).argmax(-1)
         test = retained.test_mask
         utility_single = float((pred[test] == retained.y[test]).float().mean())
         out: dict[str, Any] = {"retrain_single_seconds": seconds, "utility_single": utility_single,

@@ -3,22 +3,29 @@ Security 2023): balanced, label-fair shards from a spectral relaxation solved by
 generalised power iteration (GPI).
 
 With :math:`W = D^{-1/2} A D^{-1/2}` the normalised adjacency of the (training) graph,
-:math:`\mathbf{1}` the all-ones vector and :math:`C \in \{0,1\}^{n\times c}` the one-hot
-labels, a discrete partition :math:`Y \in \{0,1\}^{n \times k}` with scaled indicator
-:math:`F = Y (Y^\top Y)^{-1/2}` should keep edges inside shards (large
+:math:`\mathbf{1}` the all-ones vector, :math:`p` the class proportions and
+:math:`\tilde C = (C - \mathbf 1 p^\top)\,\mathrm{diag}(p)^{-1/2}` the centred, whitened
+one-hot labels, a discrete partition :math:`Y \in \{0,1\}^{n \times k}` with scaled
+indicator :math:`F = Y (Y^\top Y)^{-1/2}` should keep edges inside shards (large
 :math:`\mathrm{tr}(F^\top W F)`), have equal shard sizes (small :math:`\|\mathbf{1}^\top
-Y\|^2`, minimal iff all :math:`|S_j| = n/k`) and the same label histogram in every shard
-(small :math:`\|C^\top Y\|_F^2`, minimal iff class :math:`c` has :math:`n_c/k` nodes in
-each shard). Relaxing :math:`F` to any orthonormal :math:`H`:
+Y\|^2`, minimal iff all :math:`|S_j| = n/k`) and the same label histogram in every shard:
+:math:`\|\tilde C^\top F\|_F^2 = \sum_{j,c} (n_{cj} - p_c n_j)^2 / (p_c n_j)` is Pearson's
+:math:`\chi^2` statistic of the shard :math:`\times` label table, zero iff every shard has
+the global label histogram. Relaxing :math:`F` to any orthonormal :math:`H`:
 
 .. math::
     \max_{H^\top H = I_k}\; J(H) = \mathrm{tr}\big(H^\top M H\big), \qquad
-    M = W + \gamma I - \tfrac{\alpha}{n}\mathbf{1}\mathbf{1}^\top - \tfrac{\beta}{n} C C^\top,
-    \quad \gamma = 1 + \alpha + \beta
+    M = W + \gamma I - \tfrac{\alpha}{n}\mathbf{1}\mathbf{1}^\top
+        - \tfrac{\beta}{n} \tilde C \tilde C^\top, \quad \gamma = 1 + \alpha + \beta
 
 (:math:`\gamma` only shifts :math:`J` by :math:`\gamma k`; it makes :math:`M` positive
 semi-definite, since :math:`W \succeq -I`, :math:`\tfrac1n\mathbf 1\mathbf 1^\top \preceq I`
-and :math:`\tfrac1n CC^\top \preceq I`). GPI (Nie, Zhang & Li, 2017) iterates
+and :math:`\tfrac1n \tilde C\tilde C^\top = I - \sqrt p\sqrt p^\top \preceq I` on the
+label space). Whitening makes :math:`\beta` mean the same on any label distribution: a
+direction of :math:`H` fully explained by the labels pays :math:`\beta` whatever the
+number of classes (the plain :math:`\tfrac1n C C^\top` penalises it only by about
+:math:`p_c \le 1/c`, so homophilous graphs with many classes get label-pure shards).
+GPI (Nie, Zhang & Li, 2017) iterates
 
 .. math::
     H_{t+1} = \mathrm{polar}(M H_t) = U V^\top, \qquad M H_t = U \Sigma V^\top,
@@ -83,7 +90,9 @@ class _Operator:
         self.onehot = None
         if labels is not None and self.beta > 0:
             onehot = torch.nn.functional.one_hot(labels, int(labels.max()) + 1).double()
-            self.onehot = onehot - onehot.mean(0, keepdim=True)  # centred: C - 1 p^T
+            p = onehot.mean(0)
+            onehot, p = onehot[:, p > 0], p[p > 0]  # classes absent here carry no constraint
+            self.onehot = (onehot - p) / p.sqrt()  # whitened: (C - 1 p^T) diag(p)^{-1/2}
         self.gamma = 1.0 + self.alpha + self.beta
 
     def __call__(self, h: Tensor) -> Tensor:
