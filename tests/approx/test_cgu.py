@@ -132,3 +132,20 @@ def test_feature_preprocessing_modes():
     assert not torch.allclose(CGU(sigma=1.0).fit(retained).scaler_[0], std.scaler_[0])
     with pytest.raises(GraphForgetError, match="features"):
         CGU(features="minmax")
+
+
+def test_float32_stack_matches_full_recomputation_and_keeps_the_bound():
+    data = small_graph()
+    u = CGU(dtype="float32", sigma=5.0).fit(data)
+    assert u.stack_[0].dtype == torch.float32 and u.classifier_.Z_.dtype == torch.float64
+    for req in (sample_nodes(data, count=2, seed=1), sample_edges(data, count=3, seed=2),
+                sample_features(data, count=2, seed=3)):
+        u.unlearn(req)
+        full = propagation_stack(u._preprocess(u.data_.x), u.data_.edge_index, 2, 1.0, torch.float32)
+        for a, b in zip(full, u.stack_, strict=True):
+            assert torch.allclose(a, b, atol=1e-5)
+        assert u.ledger_[-1]["cumulative"] >= u.residual_norm()
+    ref = CGU(sigma=5.0).fit(data)  # float64: same predictions up to rounding
+    assert (CGU(dtype="float32", sigma=5.0).fit(data).predict() == ref.predict()).float().mean() > 0.95
+    with pytest.raises(GraphForgetError, match="dtype"):
+        CGU(dtype="float16")
