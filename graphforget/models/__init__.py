@@ -16,6 +16,10 @@ name       model
 ``gpr``    :class:`GPRGNN`: :math:`\sum_k \gamma_k \hat{A}^k\,\mathrm{MLP}(X)` (Chien et al., 2021)
 ``mlp``    :class:`MLP`: features only, no edges
 =========  ==========================================================================
+
+``gcn`` and ``sage`` are PyG's models whose layers switch to a cached sparse-matrix
+propagation on graphs with 50,000 nodes or 500,000 edges or more (:mod:`graphforget.models._sparse`:
+same parameters and initialisation, no per-edge message tensors).
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.nn.models import GAT, GCN, GIN, GraphSAGE
+from torch_geometric.nn.models import GAT, GIN
 
 from graphforget._registry import normalize, resolve
+from graphforget.models._sparse import ScalableGCN, ScalableGraphSAGE
 
 __all__ = ["build_model", "model_names", "SGC", "GPRGNN", "MLP", "propagate", "normalized_adjacency"]
 
@@ -65,6 +70,8 @@ class SGC(torch.nn.Module):
         K (int): propagation steps. (default: :obj:`2`)
     """
 
+    _CACHE_SIZE = 3
+
     def __init__(self, in_channels: int, out_channels: int, K: int = 2, bias: bool = True) -> None:
         super().__init__()
         self.K = K
@@ -76,19 +83,23 @@ class SGC(torch.nn.Module):
 
     def features(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         r""":math:`\hat{A}^K X`, cached while the same (unmodified) tensors come back:
-        the features do not depend on the parameters, so training propagates once."""
+        the features do not depend on the parameters, so training propagates once. The
+        last three graphs are kept (an unlearning step evaluates the original graph, the
+        retained graph and a subgraph)."""
         if x.requires_grad or (edge_weight is not None and edge_weight.requires_grad):
             return propagate(x, edge_index, self.K, x.size(0), edge_weight)
         key = (x, x._version, edge_index, edge_index._version, edge_weight,
                None if edge_weight is None else edge_weight._version)
-        cache = self.__dict__.get("_feature_cache")
-        if cache is not None and len(cache[0]) == len(key) and all(
-                a is b if isinstance(a, Tensor) or a is None else a == b
-                for a, b in zip(cache[0], key, strict=False)):
-            return cache[1]
+        cache = self.__dict__.setdefault("_feature_cache", [])
+        for i, (k, z) in enumerate(cache):
+            if len(k) == len(key) and all(a is b if isinstance(a, Tensor) or a is None else a == b
+                                          for a, b in zip(k, key, strict=False)):
+                cache.insert(0, cache.pop(i))  # most recently used first
+                return z
         with torch.no_grad():
             z = propagate(x, edge_index, self.K, x.size(0), edge_weight)
-        self.__dict__["_feature_cache"] = (key, z)
+        cache.insert(0, (key, z))
+        del cache[self._CACHE_SIZE:]
         return z
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
@@ -183,8 +194,8 @@ def _mlp(in_channels: int, hidden_channels: int, out_channels: int, num_layers: 
 
 
 _MODELS = {
-    "gcn": _basic(GCN), "gat": _basic(GAT), "sage": _basic(GraphSAGE),
-    "graphsage": _basic(GraphSAGE), "gin": _basic(GIN), "sgc": _sgc, "gpr": _gpr,
+    "gcn": _basic(ScalableGCN), "gat": _basic(GAT), "sage": _basic(ScalableGraphSAGE),
+    "graphsage": _basic(ScalableGraphSAGE), "gin": _basic(GIN), "sgc": _sgc, "gpr": _gpr,
     "gprgnn": _gpr, "mlp": _mlp,
 }
 

@@ -145,3 +145,25 @@ def test_subgraph_logits_equal_full_graph(model):
         local, labels = u._local_logits(data, mask)
         full = u.model_(data.x, data.edge_index)[mask]
     assert torch.allclose(local, full, atol=1e-5) and torch.equal(labels, data.y[mask])
+
+
+@pytest.mark.parametrize("model", ["gin", "gcn"])
+def test_safeguard_never_increases_the_retained_objective(one_thread, model):
+    import copy
+
+    data = small_graph()
+    base = GIF(model=model, epochs=60, hidden_channels=16, damping=1e-4, iterations=20).fit(data)
+    for seed in range(3):
+        u = copy.deepcopy(base)
+        d = u.unlearn(sample_nodes(data, count=4, seed=seed)).diagnostics
+        # the objective does not increase, unless even the smallest trial step failed to help
+        assert d["retained_loss_after"] <= d["retained_loss_before"] + 1e-9 or d["step_scale"] == 0.5 ** 6
+        assert 0 < d["step_scale"] <= 1
+        # the step taken is the reported fraction of the solver's step
+        assert d["step_norm"] == pytest.approx(float((u.parameter_vector() - base.parameter_vector()).norm()),
+                                               rel=1e-4)
+    unguarded = copy.deepcopy(base)
+    unguarded.safeguard = False
+    assert unguarded.unlearn(sample_nodes(data, count=4, seed=0)).diagnostics["step_scale"] == 1.0
+    with pytest.raises(Exception, match="max_halvings"):
+        GIF(max_halvings=-1)
