@@ -185,7 +185,7 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
     record: dict[str, Any] = {
         "method": spec.method, "dataset": spec.dataset, "model": spec.model,
         "request": spec.request, "ratio": spec.ratio, "seed": spec.seed,
-        "utility_metric": task.utility_metric,
+        "utility_metric": task.metric_name(data),
         "utility_original": utility_original,
         "utility_unlearned": task.utility(unlearner),
         "utility_retrain": task.utility(reference),

@@ -72,6 +72,21 @@ class BenchTask:
     def utility(self, unlearner: Unlearner) -> float:
         raise NotImplementedError
 
+    def metric_name(self, data: Any) -> str:
+        """The ``utility_metric`` of records on ``data``: the metric of the dataset's own
+        evaluator when it has one for this task (OGB: ``ogb_acc``, ``hits@50``, see
+        :func:`graphforget.data.utility_evaluator`), else :attr:`utility_metric`."""
+        evaluator = self.evaluator(data)
+        return evaluator.metric if evaluator is not None else self.utility_metric
+
+    def evaluator(self, data: Any) -> Any:
+        """The dataset's own evaluator for this task (an :class:`~graphforget.data.OGBEvaluator`),
+        or None: :meth:`utility` then uses it instead of the task's default metric."""
+        from graphforget.data import utility_evaluator
+
+        evaluator = utility_evaluator(data)
+        return evaluator if evaluator is not None and evaluator.serves(self.task) else None
+
     def retained(self, data: Any, request: ForgetRequest) -> Any:
         return request.apply(data)
 
@@ -93,7 +108,8 @@ def _load_node(dataset: str, root: str | None, split: str | None, seed: int) -> 
 
 
 class NodeTask(BenchTask):
-    """Transductive node classification; utility is micro-F1 on the test mask."""
+    """Transductive node classification; utility is micro-F1 on the test mask (the OGB
+    Evaluator's accuracy, ``ogb_acc``, on OGB datasets)."""
 
     name = "node"
     task = Task.NODE
@@ -107,7 +123,12 @@ class NodeTask(BenchTask):
         return sample_request(kind, data, ratio=ratio, seed=seed)
 
     def utility(self, unlearner: Unlearner) -> float:
-        return unlearner.score(mask="test_mask")
+        data = unlearner.inference_data()
+        evaluator = self.evaluator(data)
+        if evaluator is None:
+            return unlearner.score(mask="test_mask")
+        mask = data.test_mask
+        return evaluator.node_metric(data.y[mask], unlearner.predict()[mask])
 
 
 _TASKS: dict[str, BenchTask] = {}

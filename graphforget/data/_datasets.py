@@ -7,14 +7,16 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch_geometric.data import Data
 
 from graphforget._registry import normalize
 from graphforget.data._root import dataset_dir
-from graphforget.data._synthetic import csbm, parse_synthetic
+from graphforget.data._synthetic import parse_synthetic, synthetic_graph
 from graphforget.errors import GraphForgetError, UnknownNameError
 
-__all__ = ["load_dataset", "dataset_names", "register_dataset", "apply_split", "DatasetInfo"]
+__all__ = ["load_dataset", "dataset_names", "register_dataset", "apply_split", "split_masks",
+           "DatasetInfo", "SYNTHETIC_PRESETS"]
 
 
 class DatasetInfo:
@@ -59,16 +61,13 @@ def _parse_ratios(split: str) -> list[float]:
     return parts
 
 
-def apply_split(data: Data, split: str, seed: int = 0) -> Data:
-    """Sets ``train_mask``/``val_mask``/``test_mask`` from ratios (seeded, per node).
-
-    ``"0.8/0.2"`` is train/test (``val_mask`` all False); ``"0.6/0.2/0.2"`` is
-    train/val/test.
-    """
+def split_masks(num_nodes: int, split: str, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    """Seeded ``(train_mask, val_mask, test_mask)`` over ``num_nodes`` nodes from ratios
+    (``"0.8/0.2"``: train/test with an empty ``val_mask``; ``"0.6/0.2/0.2"``: train/val/test)."""
     parts = _parse_ratios(split)
     if len(parts) == 2:
         parts = [parts[0], 0.0, parts[1]]
-    n = data.num_nodes
+    n = int(num_nodes)
     g = torch.Generator().manual_seed(int(seed))
     perm = torch.randperm(n, generator=g)
     n_train = int(round(parts[0] * n))
@@ -78,6 +77,16 @@ def apply_split(data: Data, split: str, seed: int = 0) -> Data:
         m = torch.zeros(n, dtype=torch.bool)
         m[perm[lo:hi]] = True
         masks.append(m)
+    return masks[0], masks[1], masks[2]
+
+
+def apply_split(data: Data, split: str, seed: int = 0) -> Data:
+    """Sets ``train_mask``/``val_mask``/``test_mask`` from ratios (seeded, per node) on a copy.
+
+    ``"0.8/0.2"`` is train/test (``val_mask`` all False); ``"0.6/0.2/0.2"`` is
+    train/val/test.
+    """
+    masks = split_masks(data.num_nodes, split, seed)
     out = data.clone()
     out.train_mask, out.val_mask, out.test_mask = masks
     return out
@@ -130,13 +139,40 @@ def _karate(root: Any, split: str, seed: int, **_: Any) -> Data:
     return _finish(data, ds.num_classes)
 
 
-def _synthetic(root: Any, split: str, seed: int, spec: str = "", **_: Any) -> Data:
-    params = parse_synthetic(spec)
+def _generate(spec: str, seed: int, split: str, name: str, **defaults: Any) -> Data:
+    """A synthetic graph from ``defaults`` overridden by ``spec``, with ratio-split masks
+    set in place (the graph is fresh: no copy, which matters at 60 million edges)."""
+    if split in ("public", "full", "official"):
+        raise GraphForgetError(f"{name} graphs have no {split!r} split; use ratios such as '0.6/0.2/0.2'")
+    params = {**defaults, **parse_synthetic(spec)}
     params.setdefault("seed", seed)
-    data = csbm(**params)
-    if split in ("public", "full"):
-        raise GraphForgetError("synthetic graphs have no public split; use ratios")
-    return apply_split(data, split, seed)
+    # the masks first: a bad split fails before minutes of generation
+    masks = split_masks(int(params.get("num_nodes", 1000)), split, seed)
+    data = synthetic_graph(**params)
+    data.train_mask, data.val_mask, data.test_mask = masks
+    return data
+
+
+def _synthetic(root: Any, split: str, seed: int, spec: str = "", **_: Any) -> Data:
+    return _generate(spec, seed, split, "synthetic")
+
+
+#: ``synthetic-*`` presets: DC-SBM stand-ins with the size, degree, feature and class
+#: counts of the OGB graphs (their edge homophily: arxiv ~0.65, products ~0.81)
+SYNTHETIC_PRESETS: dict[str, dict[str, Any]] = {
+    "synthetic-arxiv": {"model": "dcsbm", "num_nodes": 169_343, "avg_degree": 13.7,
+                        "num_features": 128, "num_classes": 40, "homophily": 0.65},
+    "synthetic-products": {"model": "dcsbm", "num_nodes": 2_449_029,
+                           "avg_degree": 2 * 61_859_140 / 2_449_029,  # 61,859,140 edges
+                           "num_features": 100, "num_classes": 47, "homophily": 0.81},
+}
+
+
+def _preset(name: str) -> Callable[..., Data]:
+    def load(root: Any, split: str, seed: int, spec: str = "", **_: Any) -> Data:
+        return _generate(spec, seed, split, name, **SYNTHETIC_PRESETS[name])
+
+    return load
 
 
 register_dataset("cora", _planetoid("Cora"), default_split="public",
@@ -156,7 +192,14 @@ register_dataset("photo", _npz("Amazon", "Photo"), aliases=("amazon-photo",),
 register_dataset("karate", _karate, default_split="public", aliases=("karateclub",),
                  description="Zachary's karate club (bundled with PyG)")
 register_dataset("synthetic", _synthetic, aliases=("csbm",),
-                 description="seeded contextual SBM, e.g. synthetic:nodes=2000,classes=4")
+                 description="seeded contextual SBM, e.g. synthetic:nodes=2000,classes=4 "
+                             "(model=dcsbm: power-law degrees)")
+register_dataset("synthetic-arxiv", _preset("synthetic-arxiv"), default_split="0.54/0.18/0.28",
+                 description="DC-SBM at ogbn-arxiv scale: 169,343 nodes, avg degree 13.7, "
+                             "128 features, 40 classes (overrides: synthetic-arxiv:nodes=50000)")
+register_dataset("synthetic-products", _preset("synthetic-products"), default_split="0.08/0.02/0.9",
+                 description="DC-SBM at ogbn-products scale: 2,449,029 nodes, 61,859,140 edges, "
+                             "100 features, 47 classes")
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | None = None,
@@ -166,7 +209,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
 
     Args:
         name: case-insensitive name (:func:`dataset_names`); ``synthetic:k=v,...`` passes
-            generator parameters (see :func:`graphforget.data.csbm`).
+            generator parameters (see :func:`graphforget.data.parse_synthetic`);
+            ``synthetic-arxiv:nodes=50000`` overrides a preset's.
         root: data root (default: ``$GRAPHFORGET_DATA``, else a user cache where PyG
             downloads). A read-only root is read through a writable cache.
         split: ``"public"`` / ``"full"`` (Planetoid), or ratios ``"0.8/0.2"`` (train/test)

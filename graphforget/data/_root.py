@@ -46,16 +46,18 @@ def _writable(path: Path) -> bool:
     return os.access(probe, os.W_OK) and bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
-def dataset_dir(sub: str, root: str | os.PathLike | None = None) -> str:
+def dataset_dir(sub: str, root: str | os.PathLike | None = None, create: bool = True) -> str:
     """The folder to hand to a PyG dataset class for ``root/sub``.
 
     A writable root is used as is (PyG downloads into it when files are missing);
-    a read-only one is mirrored into the cache, copying only ``raw`` files.
+    a read-only one is mirrored into the cache, copying everything but ``processed``.
+    With ``create=False`` a missing folder is not created (only its parent is), for
+    loaders such as OGB's that treat an existing folder as a finished download.
     """
     base = data_root(root)
     src = base / sub
     if _writable(src):
-        src.mkdir(parents=True, exist_ok=True)
+        (src if create else src.parent).mkdir(parents=True, exist_ok=True)
         return str(src)
     # read-only root: copy its raw files once into a cache keyed by the root's path
     key = hashlib.sha256(str(base).encode()).hexdigest()[:12]
@@ -71,5 +73,5 @@ def dataset_dir(sub: str, root: str | os.PathLike | None = None) -> str:
             os.replace(tmp, dst)
         except OSError:  # another process won the race
             shutil.rmtree(tmp, ignore_errors=True)
-    dst.mkdir(parents=True, exist_ok=True)
+    (dst if create or src.exists() else dst.parent).mkdir(parents=True, exist_ok=True)
     return str(dst)

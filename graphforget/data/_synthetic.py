@@ -16,10 +16,11 @@ co-purchase graphs. Propensities are capped so that no expected degree exceeds
 ``max_degree``.
 
 In both, features are the class mean (a random Gaussian direction scaled by ``signal``)
-plus standard Gaussian noise. Generation is vectorised (inverse-CDF sampling with
-:func:`torch.searchsorted` on cumulative weights, edges deduplicated as sorted integer
-keys :math:`u n + v`; never anything :math:`n \times n`) and runs in chunks, so a
-62-million-edge graph takes about a minute and a few GB.
+plus standard Gaussian noise. Generation is vectorised (DC-SBM endpoints from alias
+tables over (class, propensity-level) groups plus rejection, edges deduplicated as
+sorted integer keys :math:`u n + v`; never anything :math:`n \times n`) and runs in
+chunks: the ogbn-products-size graph (62 million edges) takes under a minute on one
+thread and about 4 GB (``benchmarks/results/synthetic_generation.md``).
 """
 
 from __future__ import annotations
@@ -36,8 +37,13 @@ __all__ = ["csbm", "dcsbm", "parse_synthetic", "synthetic_graph", "undirected_ed
 
 #: edges drawn per chunk: bounds the temporary memory of generation
 _CHUNK = 1 << 22
-#: DC-SBM top-up rounds after dropping repeated pairs (each draws the shortfall again)
-_TOP_UP_ROUNDS = 6
+#: attempts per rejected draw and round in the DC-SBM node sampler
+_RETRIES = 2
+#: propensity groups per doubling of theta in the sampler: acceptance >= 2^(-1/4)
+_LEVELS_PER_OCTAVE = 4
+#: most DC-SBM top-up rounds after dropping repeated pairs (each draws the shortfall
+#: again; a large graph needs two or three, a dense small one more)
+_TOP_UP_ROUNDS = 32
 
 _KEYS = {"nodes": "num_nodes", "classes": "num_classes", "features": "num_features",
          "avgdegree": "avg_degree", "degree": "avg_degree", "homophily": "homophily",
@@ -132,23 +138,40 @@ def _features(y: Tensor, c: int, num_features: int, signal: float, g: torch.Gene
     return x
 
 
+def _sort_(keys: Tensor) -> Tensor:
+    """Sorts a 1-D int64 tensor in place (numpy's vectorised sort: ~10x torch's on one
+    thread for tens of millions of keys); returns it."""
+    keys.numpy().sort()
+    return keys
+
+
+def _sorted_unique(keys: Tensor) -> Tensor:
+    """Distinct values of ``keys``, sorted (``keys`` is sorted in place)."""
+    keys = _sort_(keys.contiguous())
+    if keys.numel() < 2:
+        return keys
+    first = torch.ones(keys.numel(), dtype=torch.bool)
+    torch.ne(keys[1:], keys[:-1], out=first[1:])
+    return keys[first]
+
+
 def undirected_edges(keys: Tensor, num_nodes: int, sorted_unique: bool = False) -> Tensor:
     r"""The coalesced undirected ``edge_index`` of a set of undirected pairs.
 
     Args:
         keys: ``lo * n + hi`` integer keys (``lo < hi``) of the pairs, duplicates
-            allowed; consumed (may be overwritten).
+            allowed; may be reordered in place.
         num_nodes: :math:`n`.
         sorted_unique: ``keys`` are already sorted and distinct (skips a sort).
             (default: :obj:`False`)
 
     Returns the ``[2, 2k]`` edges of the ``k`` distinct pairs in both directions, sorted
-    by row then column (what ``coalesce(to_undirected(...))`` gives), built from one
-    sort of integer keys instead of PyG's sort of a ``[2, E]`` tensor plus index copies.
+    by row then column (what ``coalesce(to_undirected(...))`` gives), built from sorts of
+    integer keys instead of PyG's sort of a ``[2, E]`` tensor plus index copies.
     """
     n = int(num_nodes)
     if not sorted_unique:
-        keys = torch.unique(keys)  # sorted
+        keys = _sorted_unique(keys)
     k = keys.numel()
     both = torch.empty(2 * k, dtype=torch.long)
     both[:k] = keys
@@ -157,10 +180,10 @@ def undirected_edges(keys: Tensor, num_nodes: int, sorted_unique: bool = False) 
     torch.sub(keys, lo * n, out=both[k:])
     both[k:].mul_(n).add_(lo)
     del keys, lo
-    both = both.sort().values
+    _sort_(both)
     edge_index = torch.empty(2, 2 * k, dtype=torch.long)
     torch.div(both, n, rounding_mode="floor", out=edge_index[0])
-    torch.sub(both, edge_index[0] * n, out=edge_index[1])
+    torch.remainder(both, n, out=edge_index[1])
     return edge_index
 
 
@@ -206,16 +229,131 @@ def csbm(num_nodes: int = 1000, num_classes: int = 4, num_features: int = 32,
 
 
 def _propensities(n: int, exponent: float, expected_max: float, g: torch.Generator) -> Tensor:
-    r"""Pareto propensities :math:`\theta = (1 - U)^{-1/(\gamma - 1)}`, capped so that
+    r"""Pareto propensities :math:`\theta = (1 - U)^{-1/(\gamma - 1)} \ge 1`, capped so that
     :math:`\max_i \theta_i / \bar\theta \le` ``expected_max`` (a few fixed-point passes:
     capping lowers the mean, which tightens the cap)."""
     theta = (1 - torch.rand(n, generator=g, dtype=torch.float64)).pow(-1.0 / (exponent - 1.0))
     for _ in range(8):
-        cap = expected_max * float(theta.mean())
+        cap = max(1.0, expected_max * float(theta.mean()))
         if float(theta.max()) <= cap * (1 + 1e-9):
             break
         theta.clamp_(max=cap)
     return theta
+
+
+def _alias_rows(weights: Tensor) -> tuple[Tensor, Tensor]:
+    """Walker/Vose alias tables, one per row of ``weights`` ``[rows, k]`` (each row a
+    distribution over its ``k`` columns; an all-zero row becomes uniform).
+
+    Returns ``(prob, alias)``: draw a column ``j`` uniformly, keep it with probability
+    ``prob[r, j]``, else take ``alias[r, j]``. Built in Python: meant for small tables.
+    """
+    rows, k = weights.shape
+    prob = torch.ones(rows, k, dtype=torch.float64)
+    alias = torch.arange(k).repeat(rows, 1)
+    for r in range(rows):
+        w = weights[r].double()
+        total = float(w.sum())
+        if total <= 0:
+            continue
+        scaled = (w * (k / total)).tolist()
+        small = [j for j, v in enumerate(scaled) if v < 1.0]
+        large = [j for j, v in enumerate(scaled) if v >= 1.0]
+        p_row, a_row = [1.0] * k, list(range(k))
+        while small and large:
+            j, big = small.pop(), large[-1]
+            p_row[j], a_row[j] = scaled[j], big
+            scaled[big] -= 1.0 - scaled[j]
+            if scaled[big] < 1.0:
+                small.append(large.pop())
+        prob[r], alias[r] = torch.tensor(p_row, dtype=torch.float64), torch.tensor(a_row)
+    return prob, alias
+
+
+class _WeightedNodeSampler:
+    r"""Draws nodes with probability :math:`\propto \theta`, within a class or anywhere, in
+    :math:`O(1)` expected time per draw.
+
+    Nodes are grouped by class and quarter-octave of :math:`\theta`
+    (:math:`\lfloor 4 \log_2 \theta \rfloor`). A draw proposes a class (unless given) and
+    a group of that class by their envelope mass :math:`|\text{group}| \cdot
+    \max_{\text{group}} \theta` (alias tables), a node of the group uniformly, and accepts
+    it with probability :math:`\theta_v / \max_{\text{group}} \theta \ge 2^{-1/4}`;
+    rejected draws are redrawn from scratch. Exact; every lookup but the last two touches
+    tables of ``classes x levels`` entries that stay in cache, which is several times
+    faster than a binary search over all :math:`n` cumulative weights at millions of nodes.
+    """
+
+    def __init__(self, theta: Tensor, y: Tensor, num_classes: int) -> None:
+        c = int(num_classes)
+        # float32 propensities and int32 node ids halve the two large random-access
+        # tables (the acceptance test needs no more than float32's 1e-7 precision)
+        self.theta = theta.float()
+        level = torch.log2(theta).mul_(_LEVELS_PER_OCTAVE).floor_().long().clamp_(min=0)
+        self.levels = L = int(level.max()) + 1
+        group = y * L + level
+        del level
+        self.order = torch.argsort(group, stable=True).to(torch.int32 if theta.numel() < 2**31 else torch.long)
+        self.count = torch.bincount(group, minlength=c * L)
+        self.start = torch.cumsum(self.count, 0) - self.count
+        self.bound = torch.zeros(c * L, dtype=torch.float32).scatter_reduce_(0, group, self.theta, "amax")
+        # groups are proposed by their envelope mass size * bound: a proposal from group k
+        # is then accepted with probability theta_v / bound_k, so P(v) ∝ theta_v exactly
+        envelope = (self.count * self.bound).view(c, L)
+        prob, alias = _alias_rows(envelope)
+        self.group_prob = prob.view(-1).float()
+        self.group_alias = (alias + torch.arange(c).unsqueeze(1) * L).view(-1)
+        prob, alias = _alias_rows(envelope.sum(1, keepdim=True).t())
+        self.class_prob, self.class_alias = prob.view(-1).float(), alias.view(-1)
+        self.num_classes = c
+
+    def _attempt(self, target_class: Tensor | None, count: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One round: candidate nodes and whether each was accepted.
+
+        Each float64 uniform serves twice: its integer part picks a column (or a node)
+        and its fractional part, an independent uniform, decides the alias (or the
+        acceptance).
+        """
+        c, L = self.num_classes, self.levels
+        take = torch.index_select  # ~2x faster than advanced indexing for 1-D gathers
+        if target_class is None:
+            u = torch.rand(count, generator=g, dtype=torch.float64).mul_(c)
+            col = u.long().clamp_(max=c - 1)
+            keep = u.sub_(col).float() < take(self.class_prob, 0, col)
+            target_class = torch.where(keep, col, take(self.class_alias, 0, col))
+        u = torch.rand(count, generator=g, dtype=torch.float64).mul_(L)
+        col = u.long().clamp_(max=L - 1)
+        frac = u.sub_(col).float()
+        col += target_class * L  # the class's row of the group table
+        keep = frac < take(self.group_prob, 0, col)
+        group = torch.where(keep, col, take(self.group_alias, 0, col))
+        size = take(self.count, 0, group)
+        u = torch.rand(count, generator=g, dtype=torch.float64).mul_(size)
+        pick = torch.minimum(u.long(), size - 1).clamp_(min=0)
+        node = take(self.order, 0, pick.add(take(self.start, 0, group)))
+        accept = u.sub_(pick).float().mul_(take(self.bound, 0, group)) < take(self.theta, 0, node)
+        accept &= size > 0
+        return node.long(), accept
+
+    def draw(self, count: int, target_class: Tensor | None, g: torch.Generator) -> Tensor:
+        """``count`` nodes; the ``i``-th from class ``target_class[i]`` (anywhere if None).
+
+        Rejected slots get ``_RETRIES`` fresh attempts at once and keep the first accepted
+        one (still exact: the first success of i.i.d. trials), so a draw takes two or
+        three vectorised rounds instead of a long tail of tiny ones.
+        """
+        out, accept = self._attempt(target_class, count, g)
+        redo = (~accept).nonzero().view(-1)
+        while redo.numel():
+            k = redo.numel()
+            tc = None if target_class is None else target_class[redo].repeat(_RETRIES)
+            node, accept = self._attempt(tc, k * _RETRIES, g)
+            accept, node = accept.view(_RETRIES, k), node.view(_RETRIES, k)
+            first = accept.to(torch.uint8).argmax(0)  # the first accepted attempt (0 if none)
+            done = accept.any(0)
+            out[redo[done]] = node[first, torch.arange(k)][done]
+            redo = redo[~done]
+        return out
 
 
 def dcsbm(num_nodes: int = 1000, num_classes: int = 4, num_features: int = 32,
@@ -234,10 +372,11 @@ def dcsbm(num_nodes: int = 1000, num_classes: int = 4, num_features: int = 32,
         \mathbb{E}[\deg i] \approx \bar{d}\,\frac{\theta_i}{\bar\theta}, \qquad
         P(\deg = k) \propto k^{-\gamma} \text{ for large } k.
 
-    Self-loops and repeated pairs (frequent between hubs) are dropped and the shortfall
-    is drawn again, a few rounds, so the graph has :math:`m` distinct edges unless its
-    blocks cannot hold that many; dropping repeats lowers the realised edge homophily
-    slightly, since repeats are likelier inside a class block (0.64 for 0.65 at arxiv size).
+    Self-loops and repeated pairs (frequent between hubs) are dropped, and same-class
+    and cross-class edges are each drawn until :math:`\mathrm{round}(hm)` and
+    :math:`m - \mathrm{round}(hm)` distinct pairs exist (a few top-up rounds), so the
+    graph has exactly :math:`m` edges and edge homophily :math:`h` unless the blocks
+    cannot hold that many pairs (tiny classes, huge degrees).
 
     Args:
         num_nodes: nodes. (default: :obj:`1000`)
@@ -249,70 +388,83 @@ def dcsbm(num_nodes: int = 1000, num_classes: int = 4, num_features: int = 32,
         exponent: power-law exponent :math:`\gamma > 1` of the degree distribution.
             (default: :obj:`2.5`)
         max_degree: cap on any node's expected degree; :obj:`None` is
-            :math:`\min(n - 1, 1000\,\bar d)`. (default: :obj:`None`)
+            :math:`\min(n - 1, 1000\,\bar d)` (at least :math:`\bar d`). (default: :obj:`None`)
         seed: seed. (default: :obj:`0`)
     """
     n, c = int(num_nodes), int(num_classes)
     _check(n, c, num_features, avg_degree, homophily, "DC-SBM")
+    if n < c:
+        raise GraphForgetError(f"DC-SBM needs at least one node per class: nodes={n} < classes={c}")
     if not exponent > 1:
         raise GraphForgetError(f"DC-SBM power-law exponent must be > 1, got {exponent!r}")
     if max_degree is None:
-        max_degree = min(n - 1, 1000 * avg_degree)
+        max_degree = max(float(avg_degree), min(n - 1, 1000 * avg_degree))
     if not max_degree >= avg_degree:
         raise GraphForgetError(f"DC-SBM max_degree must be at least avg_degree ({avg_degree}), "
                                f"got {max_degree!r}")
     g = torch.Generator().manual_seed(int(seed))
     y = _balanced_labels(n, c, g)
-    theta = _propensities(n, float(exponent), float(max_degree) / float(avg_degree), g)
-    # one cumulative table over the nodes sorted by class: a class block is a contiguous
-    # range, so sampling "v in class k with prob. ∝ θ_v" is one searchsorted in that range
-    order = torch.argsort(y, stable=True)
-    cumulative = torch.cumsum(theta[order], 0)
-    del theta
-    counts = torch.bincount(y, minlength=c)
-    ends = torch.cumsum(counts, 0)
-    starts = ends - counts
-    block_end_mass = cumulative[ends - 1]
-    block_start_mass = torch.cat([cumulative.new_zeros(1), block_end_mass[:-1]])
-    block_mass = block_end_mass - block_start_mass
-    total = float(cumulative[-1])
+    sampler = _WeightedNodeSampler(
+        _propensities(n, float(exponent), float(max_degree) / float(avg_degree), g), y, c)
     m = int(round(n * avg_degree / 2))
+    m_same = m if c == 1 else int(round(homophily * m))
 
-    def draw(count: int) -> Tensor:
+    def draw(count: int, same: bool) -> Tensor:
+        """Keys of ``count`` independent same-class (or cross-class) edge draws."""
         keys = []
         for start in range(0, count, _CHUNK):
             size = min(_CHUNK, count - start)
-            u = torch.rand(size, generator=g, dtype=torch.float64) * total
-            src = order[torch.searchsorted(cumulative, u, right=True).clamp_(max=n - 1)]
-            target_class = _target_classes(y[src], c, homophily, g)
-            u = block_start_mass[target_class] + torch.rand(size, generator=g, dtype=torch.float64) \
-                * block_mass[target_class]
-            pos = torch.searchsorted(cumulative, u, right=True)
-            # float round-off at a block edge must not leak into the neighbouring class
-            pos = torch.minimum(torch.maximum(pos, starts[target_class]), ends[target_class] - 1)
-            keys.append(_pair_keys(src, order[pos], n))
-            del u, src, target_class, pos
-        return torch.cat(keys)
+            src = sampler.draw(size, None, g)
+            target_class = y[src] if same else (y[src] + torch.randint(1, c, (size,), generator=g)) % c
+            keys.append(_pair_keys(src, sampler.draw(size, target_class, g), n))
+        return torch.cat(keys) if keys else torch.empty(0, dtype=torch.long)
 
-    # repeated hub pairs and self-loops are dropped: top up until m distinct pairs exist
-    # (a few rounds), then keep a seeded random m of them
-    keys = torch.unique(draw(m))
-    for _ in range(_TOP_UP_ROUNDS):
-        missing = m - keys.numel()
-        if missing <= 0:
-            break
-        keys = torch.unique(torch.cat([keys, draw(int(missing * 1.25) + 64)]))
-    if keys.numel() > m:
-        keep = torch.randperm(keys.numel(), generator=g)[:m].sort().values
-        keys = keys[keep]
-        del keep
-    del cumulative
+    def distinct(count: int, same: bool) -> Tensor:
+        """``count`` distinct pairs: one batch, then the shortfall (plus a margin) in
+        rounds, keeping the new pairs in draw order, until ``count`` exist."""
+        keys = _sorted_unique(draw(count, same))
+        for _ in range(_TOP_UP_ROUNDS):
+            missing = count - keys.numel()
+            if missing <= 0:
+                break
+            fresh = draw(int(missing * 1.25) + 64, same)
+            fresh = fresh[~_sorted_contains(keys, fresh)]
+            fresh = _first_occurrences(fresh)[:missing]
+            if fresh.numel() == 0:  # the blocks hold no more distinct pairs
+                break
+            keys = _sort_(torch.cat([keys, fresh]))
+        return keys
+
+    # same-class and cross-class pairs are disjoint sets, each drawn to its exact count:
+    # the edge homophily is then exactly m_same / m (repeats, likelier inside a block,
+    # would otherwise lower it)
+    keys = distinct(m_same, True)
+    if m > m_same:
+        keys = _sort_(torch.cat([keys, distinct(m - m_same, False)]))
     edge_index = undirected_edges(keys, n, sorted_unique=True)
     del keys
     x = _features(y, c, num_features, signal, g)
     data = Data(x=x, edge_index=edge_index, y=y, num_nodes=n)
     data.num_classes = c
     return data
+
+
+def _sorted_contains(sorted_keys: Tensor, keys: Tensor) -> Tensor:
+    if sorted_keys.numel() == 0 or keys.numel() == 0:
+        return torch.zeros(keys.numel(), dtype=torch.bool)
+    pos = torch.searchsorted(sorted_keys, keys).clamp_(max=sorted_keys.numel() - 1)
+    return sorted_keys[pos] == keys
+
+
+def _first_occurrences(keys: Tensor) -> Tensor:
+    """The distinct values of ``keys`` in the order they first appear."""
+    if keys.numel() < 2:
+        return keys
+    order = torch.argsort(keys, stable=True)
+    ranked = keys[order]
+    first = torch.ones(keys.numel(), dtype=torch.bool)
+    torch.ne(ranked[1:], ranked[:-1], out=first[1:])
+    return keys[order[first].sort().values]
 
 
 #: generators selectable with ``model=`` in a ``synthetic:`` spec

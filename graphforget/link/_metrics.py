@@ -102,8 +102,10 @@ def _alive(pairs: Tensor, data: Data) -> Tensor:
     return pairs[:, ~(forgotten[pairs[0]] | forgotten[pairs[1]])]
 
 
-def dt_metrics(unlearner: Any, split: str = "test") -> dict[str, float]:
-    """AUROC and AUPRC of ``{split}_pos`` vs ``{split}_neg`` on the retained graph."""
+def dt_metrics(unlearner: Any, split: str = "test", evaluator: Any = None) -> dict[str, float]:
+    """AUROC and AUPRC of ``{split}_pos`` vs ``{split}_neg`` on the retained graph, plus
+    ``evaluator``'s metric (e.g. ``hits@50`` from an :class:`~graphforget.data.OGBEvaluator`)
+    when one is given."""
     data = unlearner.inference_data()
     pos, neg = getattr(data, f"{split}_pos", None), getattr(data, f"{split}_neg", None)
     if pos is None or neg is None:
@@ -111,7 +113,10 @@ def dt_metrics(unlearner: Any, split: str = "test") -> dict[str, float]:
     pos, neg = _alive(pos, data), _alive(neg, data)
     scores = unlearner.link_scores(torch.cat([pos, neg], dim=1))
     labels = torch.cat([torch.ones(pos.size(1)), torch.zeros(neg.size(1))])
-    return {"auc": roc_auc(scores, labels), "auprc": auprc(scores, labels)}
+    out = {"auc": roc_auc(scores, labels), "auprc": auprc(scores, labels)}
+    if evaluator is not None:
+        out[evaluator.metric] = evaluator.link_metric(scores[:pos.size(1)], scores[pos.size(1):])
+    return out
 
 
 def df_metrics(unlearner: Any, deleted: Tensor, draws: int = 500, seed: int = 0) -> dict[str, float]:

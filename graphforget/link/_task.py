@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 from graphforget.bench.tasks import BenchTask, register_task
 from graphforget.errors import GraphForgetError
 from graphforget.link._metrics import deleted_edges, df_metrics, dt_metrics
-from graphforget.link._split import link_split, sample_link_edges
+from graphforget.link._split import is_link_data, link_split, sample_link_edges
 from graphforget.link._unlearner import LinkRetrain
 from graphforget.requests import ForgetRequest, sample_features, sample_nodes
 from graphforget.unlearner import Task, Unlearner
@@ -38,21 +38,28 @@ def parse_link_split(split: str | None) -> tuple[float, float]:
 @functools.lru_cache(maxsize=8)
 def load_link_dataset(dataset: str, root: str | None = None, split: str | None = None,
                       seed: int = 0) -> Data:
-    """Loads a node dataset and splits its edges (:func:`~graphforget.link.link_split`)."""
+    """Loads a node dataset and splits its edges (:func:`~graphforget.link.link_split`);
+    a link dataset with an official edge split (``ogbl-collab``) is returned as loaded."""
     from graphforget.data import load_dataset
 
     val_ratio, test_ratio = parse_link_split(split)
     base = load_dataset(dataset, root=root, split=None if not dataset.startswith("synthetic")
                         else "0.6/0.2/0.2", seed=seed)
+    if is_link_data(base):
+        if split is not None and split != "official":
+            raise GraphForgetError(f"dataset {dataset!r} comes with its official edge split; "
+                                   f"drop split={split!r}")
+        return base
     out = link_split(base, val_ratio, test_ratio, seed)
     out.dataset_name = getattr(base, "dataset_name", dataset)
     return out
 
 
 class LinkTask(BenchTask):
-    """Link prediction: utility is test AUROC on the retained graph; records also carry
-    GNNDelete's :math:`D_f` AUROC of the unlearned and the retrained model
-    (``df_auc_unlearned``, ``df_auc_retrain``) and the test AUPRC."""
+    """Link prediction: utility is test AUROC on the retained graph (the OGB Evaluator's
+    ``hits@50`` on ``ogbl-collab``); records also carry GNNDelete's :math:`D_f` AUROC of
+    the unlearned and the retrained model (``df_auc_unlearned``, ``df_auc_retrain``) and
+    the test AUPRC."""
 
     name = "link"
     task = Task.LINK
@@ -79,7 +86,8 @@ class LinkTask(BenchTask):
                                f"choose one of: {', '.join(self.request_kinds)}")
 
     def utility(self, unlearner: Unlearner) -> float:
-        return dt_metrics(unlearner)["auc"]
+        evaluator = self.evaluator(unlearner.inference_data())
+        return dt_metrics(unlearner, evaluator=evaluator)[evaluator.metric if evaluator else "auc"]
 
     def extra_fields(self, original: Any, unlearner: Unlearner, reference: Unlearner,
                      data: Data, request: ForgetRequest) -> dict[str, Any]:

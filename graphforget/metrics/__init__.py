@@ -24,6 +24,7 @@ from graphforget.metrics.privacy import (
 
 HIGHER_IS_BETTER = {
     "accuracy": True, "micro_f1": True, "macro_f1": True, "auc": True, "roc_auc": True,
+    "ogb_acc": True,  # the OGB Evaluator's accuracy (ogbn-* datasets)
     "parameter_distance": False, "output_kl": False, "agreement": True,
     "seconds": False, "speedup": True, "peak_memory_mb": False,
     # privacy: a lower membership-inference AUC means less leakage; the headline is the
