@@ -31,6 +31,20 @@ def test_bench_writes_every_field(tmp_path, capsys):
     assert "| retrain |" in md.read_text() and "Command: `graphforget" in md.read_text()
 
 
+def test_bench_defaults_to_the_methods_model(tmp_path, capsys):
+    # cgu serves sgc/gpr only: without --model it runs sgc instead of failing on gcn
+    path = tmp_path / "out.json"
+    code, out, err = run(capsys, "bench", "--method", "cgu", "--dataset", "synthetic:nodes=200",
+                         "--ratio", "0.05", "--profile", "--json", str(path))
+    assert code == 0, err
+    (record,) = json.loads(path.read_text())
+    assert record["model"] == "sgc"
+    assert set(record["peak_memory_mb"]) == {"fit", "unlearn", "retrain"}
+    code, _, err = run(capsys, "bench", "--method", "cgu", "--model", "gcn", "--dataset",
+                       "synthetic:nodes=200")
+    assert code == 2 and "works with models sgc, gpr, not 'gcn'" in err
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["bench", "--method", "nope"], "unknown method 'nope'"),
     (["bench", "--method", "retrain", "--dataset", "nope"], "unknown dataset 'nope'"),

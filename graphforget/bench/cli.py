@@ -61,7 +61,8 @@ def _add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", action="append", required=True,
                    help="method name (repeat for several); see `graphforget list`")
     p.add_argument("--dataset", default=None, help="dataset name (default: the task's)")
-    p.add_argument("--model", default=None, help="backbone (default: the task's)")
+    p.add_argument("--model", default=None,
+                   help="backbone (default: the task's, or the method's first supported model)")
     p.add_argument("--task", default="node", help="node (default), or a task added by a method")
     p.add_argument("--request", default="node", help="request kind: node|edge|feature|...")
     p.add_argument("--ratio", type=_ratio, default=0.05, help="fraction forgotten (default 0.05)")
@@ -197,9 +198,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         params["clients"] = args.clients
         split = split or f"C{args.clients}"
     for method in args.method:
-        task.resolve_method(method)  # a registered name, or a task-specific variant
+        cls = task.resolve_method(method)  # a registered name, or a task-specific variant
+        method_model = model
+        supported = getattr(cls, "supported_models", None)
+        if args.model is None and supported is not None and model not in supported:
+            method_model = supported[0]  # e.g. cgu (sgc, gpr) when no --model is given
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            spec = CellSpec(method=method, dataset=dataset, model=model, request=args.request,
+            spec = CellSpec(method=method, dataset=dataset, model=method_model, request=args.request,
                             ratio=args.ratio, seed=seed, task=task.name, root=args.root,
                             split=split, params={**params, **_shard_flags(args, method)},
                             profile=args.profile,

@@ -280,7 +280,10 @@ class ShardedUnlearner(GNNUnlearner):
         self.train_seconds_ = time.perf_counter() - start
         self._build_models()
         self.aggregator_ = make_aggregator(self.aggregator, **(self.aggregator_kwargs or {}))
-        self._fit_aggregator(data, self._shard_log_probs(data))
+        if self.aggregator_.needs_fit:  # data-free rules need no shard outputs here
+            self._fit_aggregator(data, self._shard_log_probs(data))
+        else:
+            self.aggregator_key_ = None
 
     def _assign_slices(self, part: Partition) -> Tensor:
         node_slice = torch.full_like(part.node_shard, -1)
@@ -421,9 +424,11 @@ class ShardedUnlearner(GNNUnlearner):
         self.checkpoints_ = checkpoints
         try:
             self._build_models()
-            log_probs = self._shard_log_probs(retained)
+            if not self.active_shards:
+                raise GraphForgetError("every shard lost all its training nodes: nothing to predict with")
             refit_reason = None
-            if self.aggregator_.needs_fit:
+            if self.aggregator_.needs_fit:  # only then are the shard outputs needed here
+                log_probs = self._shard_log_probs(retained)
                 inputs, y = self._aggregator_inputs(retained, log_probs)
                 key = state_fingerprint([self.active_shards, inputs, y])
                 if key != self.aggregator_key_:

@@ -1,0 +1,102 @@
+"""The cached sparse propagation path of the GCN and GraphSAGE backbones."""
+
+import pytest
+import torch
+
+from graphforget.errors import GraphForgetError
+from graphforget.models import build_model
+from graphforget.models._sparse import (
+    SPARSE_MIN_EDGES,
+    SPARSE_MIN_NODES,
+    ScalableGCNConv,
+    clear_propagation_cache,
+    propagation_matrix,
+    uses_sparse_propagation,
+)
+from graphforget.testing import small_graph
+
+
+def _run(name, policy, monkeypatch, edge_index=None, double=False):
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_PROPAGATION", policy)
+    clear_propagation_cache()
+    data = small_graph(num_nodes=120, seed=1)
+    ei = data.edge_index if edge_index is None else edge_index
+    torch.manual_seed(0)
+    model = build_model(name, data.x.size(1), 3)
+    model.eval()
+    x = data.x.clone().requires_grad_()
+    out = model(x, ei)
+    params = list(model.parameters())
+    grads = torch.autograd.grad(out.pow(2).sum(), params + [x], create_graph=double)
+    flat = torch.cat([g.reshape(-1) for g in grads[:-1]])
+    result = [out.detach(), flat.detach(), grads[-1].detach()]
+    if double:  # a Hessian-vector product through the propagation (GIF/IF need it)
+        hv = torch.autograd.grad(flat.sum(), params)
+        result.append(torch.cat([h.reshape(-1) for h in hv]))
+    return result
+
+
+@pytest.mark.parametrize("name", ["gcn", "sage"])
+def test_sparse_path_matches_pyg(name, monkeypatch):
+    dense = _run(name, "never", monkeypatch, double=True)
+    sparse = _run(name, "always", monkeypatch, double=True)
+    for a, b in zip(dense, sparse, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 * float(a.abs().max())), float((a - b).abs().max())
+
+
+@pytest.mark.parametrize("name", ["gcn", "sage"])
+def test_directed_graph_uses_the_transpose(name, monkeypatch):
+    data = small_graph(num_nodes=120, seed=1)
+    ei = data.edge_index[:, data.edge_index[0] < data.edge_index[1]]  # one direction only
+    dense = _run(name, "never", monkeypatch, edge_index=ei)
+    sparse = _run(name, "always", monkeypatch, edge_index=ei)
+    for a, b in zip(dense, sparse, strict=True):
+        assert torch.allclose(a, b, atol=1e-5), float((a - b).abs().max())
+    adj, adj_t = propagation_matrix(ei, data.num_nodes, kind="mean")
+    assert adj is not adj_t
+    assert torch.equal(adj.to_dense().t(), adj_t.to_dense())
+
+
+def test_policy_threshold_and_errors(monkeypatch):
+    small = torch.zeros(2, 10, dtype=torch.long)
+    big = torch.zeros(2, SPARSE_MIN_EDGES, dtype=torch.long)
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_PROPAGATION", "auto")
+    assert not uses_sparse_propagation(small) and uses_sparse_propagation(big)
+    assert uses_sparse_propagation(small, num_nodes=SPARSE_MIN_NODES)
+    assert not uses_sparse_propagation(small, num_nodes=34_493)  # Coauthor-Physics
+    assert not uses_sparse_propagation(big, torch.ones(SPARSE_MIN_EDGES, requires_grad=True))
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_PROPAGATION", "always")
+    assert uses_sparse_propagation(small)
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_PROPAGATION", "never")
+    assert not uses_sparse_propagation(big)
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_PROPAGATION", "sometimes")
+    with pytest.raises(GraphForgetError, match="sometimes"):
+        uses_sparse_propagation(small)
+
+
+def test_cache_follows_the_graph(monkeypatch):
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_PROPAGATION", "always")
+    clear_propagation_cache()
+    data = small_graph(num_nodes=60, seed=2)
+    ei = data.edge_index.clone()
+    first = propagation_matrix(ei, data.num_nodes)
+    assert propagation_matrix(ei, data.num_nodes)[0] is first[0]  # cached
+    assert first[0] is first[1]  # undirected: symmetric, no separate transpose
+    ei[:, 0] = ei[:, 1]  # an in-place change invalidates the entry
+    assert propagation_matrix(ei, data.num_nodes)[0] is not first[0]
+    conv = ScalableGCNConv(data.x.size(1), 4)
+    out = conv(data.x, data.edge_index)
+    assert out.shape == (data.num_nodes, 4)
+
+
+def test_state_dict_keys_unchanged():
+    from torch_geometric.nn.models import GCN, GraphSAGE
+
+    for name, cls in (("gcn", GCN), ("sage", GraphSAGE)):
+        torch.manual_seed(0)
+        ours = build_model(name, 8, 3)
+        torch.manual_seed(0)
+        theirs = cls(8, 64, 2, 3, dropout=0.5)
+        a, b = ours.state_dict(), theirs.state_dict()
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a)  # same initialisation
