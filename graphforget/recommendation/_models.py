@@ -104,7 +104,7 @@ def bpr_loss(pos: Tensor, neg: Tensor) -> Tensor:
 
 def train_bpr(model: torch.nn.Module, train: Tensor, num_users: int, num_items: int,
               config: dict[str, Any], seed: int, val: Tensor | None = None,
-              score_fn: Any = None, ego_fn: Any = None) -> dict[str, Any]:
+              score_fn: Any = None, ego_fn: Any = None, rows_fn: Any = None) -> dict[str, Any]:
     """Trains ``model`` in place with BPR on ``train`` (``[2, m]`` user/item pairs) and
     early-stops on Recall@20 of ``val`` (evaluated every ``eval_every`` epochs; the best
     state is kept; ``patience`` evaluations without improvement stop training).
@@ -112,6 +112,10 @@ def train_bpr(model: torch.nn.Module, train: Tensor, num_users: int, num_items: 
     ``config``: ``epochs``, ``lr``, ``weight_decay`` (:math:`\\lambda`), ``batch_size``,
     ``eval_every``, ``patience``. ``score_fn(model) -> (U, I)`` and ``ego_fn(model, u, i, j)``
     override how embeddings are obtained (the attention aggregator uses them).
+    ``rows_fn(model, users, items) -> (U[users], I[items])``, when given, computes only
+    the rows a mini-batch needs (each distinct user and item once) instead of
+    ``score_fn``'s full tables: the loss and its gradient are the same, for a fraction of
+    the work when every row is computed separately (the attention aggregator).
     """
     if train.size(1) == 0:
         raise GraphForgetError("no training interactions left to train on")
@@ -133,9 +137,16 @@ def train_bpr(model: torch.nn.Module, train: Tensor, num_users: int, num_items: 
         for start in range(0, perm.numel(), bs):
             idx = perm[start:start + bs]
             u, i, j = train[0, idx], train[1, idx], neg_all[idx]
-            ue, ie = score_fn(model)
-            pos = (ue[u] * ie[i]).sum(-1)
-            neg = (ue[u] * ie[j]).sum(-1)
+            if rows_fn is None:
+                ue, ie = score_fn(model)
+                eu, ei, ej = ue[u], ie[i], ie[j]
+            else:
+                users, u_at = torch.unique(u, return_inverse=True)
+                items, it_at = torch.unique(torch.cat([i, j]), return_inverse=True)
+                ue, ie = rows_fn(model, users, items)
+                eu, ei, ej = ue[u_at], ie[it_at[: i.numel()]], ie[it_at[i.numel():]]
+            pos = (eu * ei).sum(-1)
+            neg = (eu * ej).sum(-1)
             loss = bpr_loss(pos, neg)
             if reg:
                 if ego_fn is not None:

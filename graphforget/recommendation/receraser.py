@@ -210,13 +210,18 @@ class AttentionAggregator(torch.nn.Module):
             side: torch.nn.Parameter(torch.randn(attention_dim) * 0.1) for side in ("user", "item")})
 
     def _side(self, side: str, stack: Tensor) -> tuple[Tensor, Tensor]:
-        h = torch.bmm(stack, self.transform[side]) + self.bias[side]  # [K, N, d]
+        h = torch.bmm(stack, self.transform[side]) + self.bias[side]  # [K, N, d], all shards at once
         logits = torch.relu(self.attn[side](h)) @ self.query[side]  # [K, N]
         weights = torch.softmax(logits, dim=0)
         return (weights.unsqueeze(-1) * h).sum(0), weights
 
     def embeddings(self, graph: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return self._side("user", self.users)[0], self._side("item", self.items)[0]
+
+    def rows(self, users: Tensor, items: Tensor) -> tuple[Tensor, Tensor]:
+        """The aggregated embeddings of ``users`` and ``items`` only (each row depends on
+        its own shard embeddings alone, so a mini-batch needs nothing else)."""
+        return self._side("user", self.users[:, users])[0], self._side("item", self.items[:, items])[0]
 
     def attention(self) -> tuple[Tensor, Tensor]:
         """Mean attention weight per shard, for users and for items."""
@@ -360,7 +365,8 @@ class RecEraser(_RecommenderBase):
         info = train_bpr(agg, split_pairs(data, "train"), int(data.num_users), int(data.num_items),
                          _train_config(self, self.aggregator_epochs, self.aggregator_lr), seed,
                          val=split_pairs(data, "val"),
-                         ego_fn=lambda m, u, i, j: 0.5 * m.l2() * u.numel())
+                         ego_fn=lambda m, u, i, j: 0.5 * m.l2() * u.numel(),
+                         rows_fn=lambda m, users, items: m.rows(users, items))
         return agg, info
 
     def _combine(self) -> None:

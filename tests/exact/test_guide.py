@@ -93,6 +93,24 @@ def test_partition_keeps_edges_inside_and_fairness_knob_works(graph):
     assert fair["label_fairness"] < fast["label_fairness"]
 
 
+def test_fairness_term_is_the_chi_square_of_the_shard_label_table(graph):
+    # J(F; beta=1) - J(F; beta=0) = k - chi2 / n for the scaled indicator F of any partition
+    ei = to_undirected(graph.edge_index, num_nodes=graph.num_nodes)
+    n, k = int(graph.num_nodes), 4
+    assign = torch.randperm(n, generator=torch.Generator().manual_seed(0)) % k
+    f = torch.zeros(n, k, dtype=torch.float64)
+    sizes = torch.bincount(assign, minlength=k).double()
+    f[torch.arange(n), assign] = sizes[assign].rsqrt()
+    with_fairness = _Operator(ei, n, graph.y, 0.0, 1.0).objective(f)
+    without = _Operator(ei, n, graph.y, 0.0, 0.0).objective(f)
+    table = torch.zeros(k, int(graph.y.max()) + 1, dtype=torch.float64)
+    table.index_put_((assign, graph.y), torch.ones(n, dtype=torch.float64), accumulate=True)
+    expected = table.sum(1, keepdim=True) * table.sum(0, keepdim=True) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    assert chi2 > 0
+    assert (k - (with_fairness - without)) * n == pytest.approx(chi2, rel=1e-9)
+
+
 def test_isolated_nodes_fill_small_shards(graph):
     data = graph.clone()
     isolated = torch.tensor([int(i) for i in graph.train_mask.nonzero().view(-1)[:12]])
@@ -176,19 +194,37 @@ def test_inductive_evaluation_graph_is_unseen(graph):
     assert u.score() > 0.5
 
 
+def test_full_inference_reads_the_retained_graph(graph):
+    u = GUIDE(inference="full", **FAST).fit(graph)
+    view = u.inference_graph(u.data_)
+    assert torch.equal(view.edge_index, graph.edge_index)  # training edges kept for inference
+    ev = GUIDE(**FAST).fit(graph)
+    # same shard models (inference only changes the prediction graph), other predictions
+    assert torch.equal(u.parameter_vector(), ev.parameter_vector())
+    assert not torch.equal(u.predict_logits(), ev.predict_logits())
+    assert u.score() > 0.5
+    v, _ = _cross_shard_node(u)
+    u.unlearn(NodeRequest([v]))
+    view = u.inference_graph(u.data_)
+    assert not bool((view.edge_index == v).any())  # the forgotten node left the graph
+    w = u.similarity_weights()
+    assert float(w.sum()) == pytest.approx(1.0)
+
+
 def test_conformance_guide(graph):
     summary = check_unlearner(lambda: GUIDE(**FAST), graph)
     assert "exact-equals-reference" in summary["checks"]
 
 
 def test_conformance_guide_sr_zero(graph):
-    summary = check_unlearner(lambda: GUIDE(partition="sr", repair="zero", aggregator="mean", **FAST),
+    summary = check_unlearner(lambda: GUIDE(partition="sr", repair="zero", aggregator="mean",
+                                            inference="full", **FAST),
                               graph, check_determinism=False)
     assert "exact-equals-reference" in summary["checks"]
 
 
 def test_bad_parameters_raise(graph):
     for kwargs in ({"repair": "copy"}, {"partition": "blpa"}, {"setting": "transductive"},
-                   {"aggregator": "learned"}, {"kernel_dim": 0}):
+                   {"aggregator": "learned"}, {"kernel_dim": 0}, {"inference": "test"}):
         with pytest.raises(ValueError):
             GUIDE(**{**FAST, **kwargs}).fit(graph)

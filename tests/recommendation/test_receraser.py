@@ -20,8 +20,9 @@ from graphforget.recommendation import (
     sample_interactions,
     sample_users,
     split_pairs,
+    train_bpr,
 )
-from graphforget.recommendation.receraser import train_rec_shard_job
+from graphforget.recommendation.receraser import AttentionAggregator, train_rec_shard_job
 from graphforget.requests import request_from_dict
 from graphforget.testing import check_unlearner
 
@@ -139,6 +140,30 @@ def test_shard_retraining_is_exact_and_local(data):
     fresh = train_rec_shard_job(u._spec(u.data_, 1, u._shard_data(u.data_)[1]))["state"]
     assert all(torch.equal(fresh[k], u.shards_[1]["state"][k]) for k in fresh)
     assert 0.0 <= u.score() <= 1.0
+
+
+def test_aggregator_minibatch_rows_match_the_full_tables(data):
+    g = torch.Generator().manual_seed(1)
+    users, items = torch.randn(3, 40, 8, generator=g), torch.randn(3, 30, 8, generator=g)
+
+    def fresh():
+        torch.manual_seed(0)
+        return AttentionAggregator(users, items, attention_dim=4)
+
+    agg = fresh()
+    ue, ie = agg.embeddings()
+    ru, ri = agg.rows(torch.tensor([5, 0, 39]), torch.tensor([2, 29]))
+    assert torch.allclose(ru, ue[[5, 0, 39]]) and torch.allclose(ri, ie[[2, 29]])
+    # BPR training on mini-batch rows takes the same steps as on the full tables
+    config = {"epochs": 3, "lr": 0.01, "weight_decay": 1e-3, "batch_size": 64, "eval_every": 1,
+              "patience": None}
+    train = split_pairs(data, "train")
+    reg = dict(ego_fn=lambda m, u, i, j: 0.5 * m.l2() * u.numel())
+    full, rows = fresh(), fresh()
+    train_bpr(full, train, 40, 30, config, seed=3, **reg)
+    train_bpr(rows, train, 40, 30, config, seed=3, rows_fn=lambda m, u, i: m.rows(u, i), **reg)
+    for (name, a), b in zip(full.named_parameters(), rows.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), name
 
 
 def test_recommendation_task_registered():
