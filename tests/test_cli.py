@@ -40,6 +40,7 @@ def test_bench_defaults_to_the_methods_model(tmp_path, capsys):
     (record,) = json.loads(path.read_text())
     assert record["model"] == "sgc"
     assert set(record["peak_memory_mb"]) == {"fit", "unlearn", "retrain"}
+    assert set(record["cpu_seconds"]) == {"fit", "unlearn", "retrain"}
     code, _, err = run(capsys, "bench", "--method", "cgu", "--model", "gcn", "--dataset",
                        "synthetic:nodes=200")
     assert code == 2 and "works with models sgc, gpr, not 'gcn'" in err

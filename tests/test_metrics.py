@@ -35,3 +35,16 @@ def test_measure_reports_time_and_memory():
         x = torch.ones(4_000_000)  # 16 MB
         del x
     assert m.seconds > 0 and m.peak_memory_mb > 0
+
+
+def test_measure_counts_cpu_time_not_sleep():
+    import time
+
+    with measure() as busy:
+        end = time.process_time() + 0.05
+        while time.process_time() < end:
+            pass
+    with measure() as idle:
+        time.sleep(0.05)
+    assert busy.cpu_seconds >= 0.05
+    assert idle.seconds >= 0.05 and idle.cpu_seconds < 0.04

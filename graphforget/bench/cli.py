@@ -86,7 +86,8 @@ def _add_bench_args(p: argparse.ArgumentParser) -> None:
                    help="guide: subgraph repair none|zero|mirror|mixup")
     p.add_argument("--setting", default=None,
                    help="sharded methods: transductive|inductive (guide: inductive)")
-    p.add_argument("--profile", action="store_true", help="add peak_memory_mb to records")
+    p.add_argument("--profile", action="store_true",
+                   help="add peak_memory_mb and cpu_seconds (fit, unlearn, retrain) to records")
     p.add_argument("--mia", nargs="?", const="loss", default=None, metavar="ATTACK",
                    help="add mia_auc / mia_auc_retrain: loss (default), posterior or shadow attack")
     p.add_argument("--poison", nargs="?", const="edge", default=None, metavar="KIND",

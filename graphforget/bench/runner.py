@@ -231,6 +231,8 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
         record["peak_memory_mb"] = {"fit": fit_cost.peak_memory_mb,
                                     "unlearn": unlearn_cost.peak_memory_mb,
                                     "retrain": retrain_cost.peak_memory_mb}
+        record["cpu_seconds"] = {"fit": fit_cost.cpu_seconds, "unlearn": unlearn_cost.cpu_seconds,
+                                 "retrain": retrain_cost.cpu_seconds}
     return record
 
 

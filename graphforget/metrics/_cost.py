@@ -28,11 +28,14 @@ def peak_rss_mb() -> float:
 class Measurement:
     """Filled in by :func:`measure`: ``seconds`` and ``peak_memory_mb`` (peak resident
     memory during the block, sampled every ``interval`` seconds; ``delta_memory_mb`` is
-    that peak minus the memory held when the block started)."""
+    that peak minus the memory held when the block started). ``cpu_seconds`` is the CPU
+    time (user + system, all threads) the process spent in the block: on a shared machine
+    it is far less sensitive to other jobs than the wall time."""
 
     seconds: float = 0.0
     peak_memory_mb: float = 0.0
     delta_memory_mb: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 @contextlib.contextmanager
@@ -57,11 +60,12 @@ def measure(interval: float = 0.005) -> Iterator[Measurement]:
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     try:
         yield result
     finally:
         result.seconds = time.perf_counter() - start
+        result.cpu_seconds = time.process_time() - cpu_start
         stop.set()
         thread.join()
         peak[0] = max(peak[0], _rss_bytes())
