@@ -14,6 +14,19 @@ if "GRAPHFORGET_DATA" not in os.environ and SHARED.is_dir():
 
 
 @pytest.fixture
+def one_thread():
+    """One torch thread for the test, restored afterwards: the suites that use it run many
+    small tensor ops, where a second OpenMP thread only adds synchronisation cost on a
+    loaded 2-core machine (10x slower in places)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def graph():
     from graphforget.testing import small_graph
 

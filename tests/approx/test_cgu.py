@@ -9,13 +9,7 @@ from graphforget.errors import GraphForgetError, UnsupportedRequestError
 from graphforget.requests import EdgeRequest, NodeRequest, sample_edges, sample_features, sample_nodes
 from graphforget.testing import check_unlearner, small_graph
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()  # tiny problems: extra threads only add contention
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 @pytest.mark.parametrize("model", ["sgc", "gpr"])

@@ -11,15 +11,7 @@ from graphforget.requests import EdgeRequest, FeatureRequest, NodeRequest, sampl
 from graphforget.retrain import Retrain
 from graphforget.testing import check_unlearner, small_graph
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny models: intra-op threads only add synchronisation cost, which dominates on a
-    # loaded 2-core machine (600 epochs: ~0.6 s with one thread, ~20 s with two)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 def _undirected(pairs, n):

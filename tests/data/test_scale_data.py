@@ -24,15 +24,7 @@ from graphforget.data import (
 from graphforget.data._synthetic import _propensities, _WeightedNodeSampler
 from graphforget.errors import GraphForgetError
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # generation is many short vectorised ops: on a busy 2-core machine a second
-    # OpenMP thread makes each of them wait (10x slower); restore afterwards
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 def _degrees(data):

@@ -21,12 +21,7 @@ from graphforget.testing import check_unlearner, small_graph
 FAST = dict(shards=3, epochs=15, hidden_channels=16)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 @pytest.fixture(scope="module")

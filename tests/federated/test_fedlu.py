@@ -23,13 +23,7 @@ FAST = dict(dim=8, rounds=2, local_epochs=2, batch_size=64, negatives=8, eval_ev
             interference_epochs=2, decay_epochs=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny tensors: extra threads only add synchronisation cost on a shared machine
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -30,12 +30,7 @@ FAST = dict(shards=3, embedding_dim=8, epochs=10, batch_size=128, eval_every=2, 
             aggregator_epochs=6, partition_iterations=5)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
 
 @pytest.fixture(scope="module")
