@@ -11,15 +11,13 @@ Usage (each part writes benchmarks/results/guide_<part>.md):
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+from _common import header
 
 from graphforget.data import load_dataset
 from graphforget.exact import GUIDE
@@ -30,16 +28,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: OpenGU (Fan et al., 2025), Table 4, GUIDE row: node unlearning, micro-F1 (%)
 OPENGU = {"cora": "73.89 ± 2.18", "citeseer": "63.50 ± 0.71", "cs": "86.96 ± 0.15"}
 
-
-_LOAD = os.getloadavg()[0]
-
-
-def header(command: str) -> list[str]:
-    return [f"Command: `{command}`", "",
-            f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs; load "
-            f"average at the start {_LOAD:.2f}), torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads; date (UTC): "
-            f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M')}", ""]
 
 
 def fmt(values: list[float], scale: float = 100.0) -> str:

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
+from _common import header
 
 from graphforget.recommendation import (
     RecEraser,
@@ -35,16 +33,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: RecEraser (Chen et al., WWW 2022), Table 3 reports ML-1M / Yelp / Amazon, not ML-100K;
 #: we quote no paper number for MovieLens-100K.
 
-
-_LOAD = os.getloadavg()[0]
-
-
-def header(command: str) -> list[str]:
-    return [f"Command: `{command}`", "",
-            f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs; load "
-            f"average at the start {_LOAD:.2f}), torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads; date (UTC): "
-            f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M')}", ""]
 
 
 def compare(args) -> list[str]:
