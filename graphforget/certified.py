@@ -89,6 +89,9 @@ from graphforget.executor import derive_seed
 
 __all__ = ["CertifiedLogisticRegression", "budget", "c_delta", "spectral_norm_upper"]
 
+#: relative float64 rounding level of the summed objective, below which a predicted
+#: decrease cannot be verified by comparing objective values
+_ROUNDING = 1e3 * torch.finfo(torch.float64).eps
 _DT = torch.float64
 
 
@@ -311,24 +314,44 @@ class CertifiedLogisticRegression:
         return X
 
     # ------------------------------------------------------------ training
-    def _train(self) -> Tensor:
+    def _train(self, W0: Tensor | None = None) -> Tensor:
+        """Damped Newton on the noisy objective from ``W0`` (zeros by default) until the
+        gradient norm is at most ``tol * sqrt(m)``."""
         m = int(self.active_.sum())
         if m == 0:
             raise GraphForgetError("no active training rows left to train on")
-        W = torch.zeros(self.Z_.size(1), self.Y_.size(1), dtype=_DT)
+        W = torch.zeros(self.Z_.size(1), self.Y_.size(1), dtype=_DT) if W0 is None else W0.to(_DT).clone()
+        G = self._grad(W, m)
+        self.newton_iterations_ = 0
         for _ in range(self.max_newton):
-            G = self._grad(W, m)
             gnorm = float(G.norm())
             if not math.isfinite(gnorm):
                 raise SolverError("training diverged (non-finite gradient); increase lam")
             if gnorm <= self.tol * max(1.0, math.sqrt(m)):
                 break
+            self.newton_iterations_ += 1
             step = -self._solve(G, self._curvature(W), m, None)
             f0, t = float(self._loss(W, m)), 1.0
             slope = float((G * step).sum())
-            while t > 1e-8 and float(self._loss(W + t * step, m)) > f0 + 1e-4 * t * slope:
-                t *= 0.5
-            W = W + t * step
+            if -slope > _ROUNDING * max(1.0, abs(f0)):
+                # Armijo backtracking on the objective
+                while t > 1e-8 and float(self._loss(W + t * step, m)) > f0 + 1e-4 * t * slope:
+                    t *= 0.5
+                W = W + t * step
+                G = self._grad(W, m)
+            else:
+                # Near the optimum the predicted decrease is below the objective's float64
+                # rounding (the sum-form loss grows with m), so comparing losses is a coin
+                # toss and Armijo would stall on a tiny step. Newton's full step is then
+                # judged by the gradient norm instead.
+                while True:
+                    G_new = self._grad(W + t * step, m)
+                    if float(G_new.norm()) < gnorm or t <= 1e-8:
+                        break
+                    t *= 0.5
+                W, G = W + t * step, G_new
+            if t <= 1e-8:
+                break  # no progress possible in float64: stop with the residual reached
         return W
 
     def fit(self, Z: Tensor, y: Tensor, num_classes: int | None = None) -> CertifiedLogisticRegression:
