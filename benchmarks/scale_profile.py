@@ -67,6 +67,16 @@ def method_params(method: str, epochs: str) -> list[str]:
     return []
 
 
+def supports(method: str, request: str) -> bool:
+    """Whether ``method`` serves ``request`` requests (unsupported cells are skipped, not run)."""
+    from graphforget import requests
+    from graphforget._registry import resolve_method
+
+    kinds = {"node": requests.NodeRequest, "edge": requests.EdgeRequest,
+             "feature": requests.FeatureRequest}
+    return request not in kinds or resolve_method(method).supports(kinds[request])
+
+
 def graph_size(dataset: str) -> tuple[int, int]:
     """(nodes, directed edges) of a dataset spec, loaded in a throw-away subprocess."""
     code = ("import sys; from graphforget.data import load_dataset; "
@@ -220,6 +230,32 @@ def exponents(cells: list[dict[str, Any]], method: str, clock: str) -> dict[str,
     return out
 
 
+def _loglog(ax: Any, cells: list[dict[str, Any]], methods: list[str], cost: Any, title: str) -> None:
+    """One log-log line per method: ``cost(cell)`` against nodes over its finished cells."""
+    for m in methods:
+        pts = sorted((c["nodes"], cost(c)) for c in cells if c["method"] == m and c["rc"] == 0 and cost(c))
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", label=m)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.set_xlabel("nodes")
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _save(fig: Any, name: str) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    written = []
+    for ext in ("png", "svg"):
+        path = PLOTS / f"{name}.{ext}"
+        fig.savefig(path, dpi=120)
+        written.append(str(path.relative_to(RESULTS)))
+    plt.close(fig)
+    return written
+
+
 def plot(records: list[dict[str, Any]], series: str, request: str) -> list[str]:
     import matplotlib
 
@@ -230,50 +266,21 @@ def plot(records: list[dict[str, Any]], series: str, request: str) -> list[str]:
     methods = [m for m in NODE_METHODS if any(c["method"] == m and c["rc"] == 0 for c in cells)]
     methods += sorted({c["method"] for c in cells if c["rc"] == 0} - set(methods))
     PLOTS.mkdir(parents=True, exist_ok=True)
-    written = []
     clock = clock_of(cells)
     panels = (("fit", "fit (train the original)"), ("unlearn", "unlearn"),
               ("retrain", "retrain (exact reference)"))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), sharex=True)
     for ax, (key, title) in zip(axes, panels, strict=True):
-        for m in methods:
-            pts = sorted((c["nodes"], phase_cost(c, key, clock)) for c in cells
-                         if c["method"] == m and c["rc"] == 0 and phase_cost(c, key, clock))
-            if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", label=m)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(title)
-        ax.set_xlabel("nodes")
-        ax.grid(True, which="both", alpha=0.3)
+        _loglog(ax, cells, methods, lambda c, key=key: phase_cost(c, key, clock), title)
     axes[0].set_ylabel(f"{'CPU' if clock == 'cpu' else 'wall'} seconds (1 thread)")
     axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(f"Time vs graph size ({series}, {request} requests, 1% forgotten)")
-    fig.tight_layout()
-    for ext in ("png", "svg"):
-        path = PLOTS / f"scale_time.{ext}"
-        fig.savefig(path, dpi=120)
-        written.append(str(path.relative_to(RESULTS)))
-    plt.close(fig)
+    written = _save(fig, "scale_time")
     fig, ax = plt.subplots(figsize=(7.5, 5))
-    for m in methods:
-        pts = sorted((c["nodes"], peak(c)) for c in cells if c["method"] == m and c["rc"] == 0)
-        if pts:
-            ax.plot(*zip(*pts, strict=True), marker="o", label=m)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("nodes")
+    _loglog(ax, cells, methods, peak, f"Peak memory vs graph size ({series}, {request} requests)")
     ax.set_ylabel("peak resident memory, MiB (max of fit / unlearn / retrain)")
-    ax.set_title(f"Peak memory vs graph size ({series}, {request} requests)")
-    ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    for ext in ("png", "svg"):
-        path = PLOTS / f"scale_memory.{ext}"
-        fig.savefig(path, dpi=120)
-        written.append(str(path.relative_to(RESULTS)))
-    plt.close(fig)
-    return written
+    return written + _save(fig, "scale_memory")
 
 
 def cell_row(c: dict[str, Any]) -> str:
@@ -508,6 +515,9 @@ def main() -> None:
             nodes, edges = graph_size(dataset)
             for request in args.requests:
                 for method in args.methods:
+                    if not supports(method, request):
+                        print(f"skip {method} {request}: not supported by the method", flush=True)
+                        continue
                     key = (args.series, method, dataset, request, args.epochs)
                     old = [r for r in records if (r.get("series"), r["method"], r["dataset"],
                                                   r["request"], r["epochs"]) == key]
