@@ -39,6 +39,8 @@ def ranking_metrics(user_emb: Tensor, item_emb: Tensor, known: Tensor, target: T
     sums = {f"{m}@{k}": 0.0 for k in ks for m in ("recall", "ndcg")}
     if eval_users.numel() == 0:
         return {**{k: float("nan") for k in sums}, "users": 0}
+    # pairs sorted by user once, so that each batch (sorted users) reads one slice of them
+    known, target = _by_user(known), _by_user(target)
     pos = torch.full((user_emb.size(0),), -1, dtype=torch.long)
     discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, dtype=torch.float64))
     ideal = torch.cumsum(discount, 0)
@@ -46,16 +48,20 @@ def ranking_metrics(user_emb: Tensor, item_emb: Tensor, known: Tensor, target: T
         batch = eval_users[start:start + batch_size]
         pos[batch] = torch.arange(batch.numel())
         with torch.no_grad():
-            scores = (user_emb[batch] @ item_emb.t()).double()
-        sel = pos[known[0]] >= 0
-        scores[pos[known[0, sel]], known[1, sel]] = float("-inf")
-        hit_matrix = torch.zeros(batch.numel(), num_items, dtype=torch.bool)
-        sel = pos[target[0]] >= 0
-        hit_matrix[pos[target[0, sel]], target[1, sel]] = True
+            scores = user_emb[batch] @ item_emb.t()
+        ku, ki = _slice(known, batch)
+        row = pos[ku]
+        sel = row >= 0
+        scores[row[sel], ki[sel]] = float("-inf")
+        tu, ti = _slice(target, batch)
+        row = pos[tu]
+        sel = row >= 0
+        target_keys = row[sel] * num_items + ti[sel]
+        n_target = torch.bincount(row[sel], minlength=batch.numel()).double()
         pos[batch] = -1
-        top = torch.topk(scores, kmax, dim=1).indices
-        hits = hit_matrix.gather(1, top).double()  # [b, kmax]
-        n_target = hit_matrix.sum(1).double()
+        top = torch.topk(scores, kmax, dim=1).indices  # [b, kmax]
+        rows = torch.arange(batch.numel()).view(-1, 1)
+        hits = torch.isin(rows * num_items + top, target_keys).double()
         for k in ks:
             kk = min(k, kmax)
             h = hits[:, :kk]
@@ -67,3 +73,16 @@ def ranking_metrics(user_emb: Tensor, item_emb: Tensor, known: Tensor, target: T
     out = {k: v / n for k, v in sums.items()}
     out["users"] = int(n)
     return out
+
+
+def _by_user(pairs: Tensor) -> Tensor:
+    if pairs.size(1) > 1 and not bool((pairs[0, 1:] >= pairs[0, :-1]).all()):
+        pairs = pairs[:, torch.argsort(pairs[0], stable=True)]
+    return pairs
+
+
+def _slice(pairs: Tensor, batch: Tensor) -> tuple[Tensor, Tensor]:
+    """The ``(user, item)`` pairs (sorted by user) whose user lies in ``[batch[0], batch[-1]]``."""
+    lo = int(torch.searchsorted(pairs[0], batch[0]))
+    hi = int(torch.searchsorted(pairs[0], batch[-1], right=True))
+    return pairs[0, lo:hi], pairs[1, lo:hi]

@@ -63,6 +63,42 @@ def test_metrics_on_a_hand_built_example():
     assert out["users"] == 2
 
 
+
+def _brute_force_metrics(user, item, known, target, k, users):
+    """Per-user Python loop: rank all items but the known ones, compare with the targets."""
+    recall, ndcg = [], []
+    for u in users:
+        t = set(target[1, target[0] == u].tolist())
+        if not t:
+            continue
+        masked = set(known[1, known[0] == u].tolist())
+        scores = (item @ user[u]).tolist()
+        ranked = sorted((i for i in range(item.size(0)) if i not in masked), key=lambda i: -scores[i])[:k]
+        hits = [i in t for i in ranked]
+        recall.append(sum(hits) / len(t))
+        ideal = sum(1 / math.log2(j + 2) for j in range(min(k, len(t))))
+        ndcg.append(sum(h / math.log2(j + 2) for j, h in enumerate(hits)) / ideal)
+    return sum(recall) / len(recall), sum(ndcg) / len(ndcg), len(recall)
+
+
+@pytest.mark.parametrize("subset", [False, True])
+def test_metrics_match_a_per_user_loop_across_batches(subset):
+    # unsorted pairs, several user batches, optional user subset: same numbers as a loop
+    g = torch.Generator().manual_seed(3)
+    num_users, num_items = 37, 23
+    user, item = torch.randn(num_users, 4, generator=g), torch.randn(num_items, 4, generator=g)
+    keys = torch.randperm(num_users * num_items, generator=g)[:300]
+    pairs = torch.stack([keys // num_items, keys % num_items])
+    known, target = pairs[:, :200], pairs[:, 200:]
+    users = torch.arange(0, num_users, 2) if subset else None
+    out = ranking_metrics(user, item, known, target, ks=(5,), batch_size=4, users=users)
+    want = _brute_force_metrics(user, item, known, target, 5,
+                                users.tolist() if subset else range(num_users))
+    assert out["recall@5"] == pytest.approx(want[0])
+    assert out["ndcg@5"] == pytest.approx(want[1])
+    assert out["users"] == want[2]
+
+
 def test_requests_validate_apply_and_roundtrip(data):
     pairs = split_pairs(data, "train")[:, :3]
     req = InteractionRequest(pairs)
