@@ -303,7 +303,7 @@ def cell_row(c: dict[str, Any]) -> str:
 
 TABLE_HEAD = ["| method | nodes | edges (directed) | request | fit s (wall / CPU) | unlearn s | retrain s | "
               "peak MiB fit | peak MiB unlearn | peak MiB retrain | process max RSS MiB | "
-              "micro-F1 unlearned / retrain | run wall s | model / note |", "|---|" + "---|" * 13]
+              "utility unlearned / retrain (node: micro-F1, link: AUC) | run wall s | model / note |", "|---|" + "---|" * 13]
 
 
 def report(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
