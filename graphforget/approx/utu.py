@@ -14,7 +14,6 @@ No training is done, so unlearning costs one bookkeeping step; it is the
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from torch_geometric.data import Data
 
@@ -38,16 +37,6 @@ class UtU(LinkGNNUnlearner):
     guarantee = Guarantee.APPROXIMATE
     supported_requests = (EdgeRequest, NodeRequest)
     tasks = (Task.LINK, Task.NODE)
-
-    def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
-                 dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
-                 epochs: int = 200, patience: int | None = None, seed: int = 0,
-                 model_kwargs: dict[str, Any] | None = None, decoder: str = "dot",
-                 task: str = "auto") -> None:
-        super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
-                         dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs,
-                         decoder=decoder, task=task)
 
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
         start = time.perf_counter()
