@@ -82,7 +82,7 @@ def compare(args) -> list[str]:
                          f"{report.seconds:.1f} | {b.get('retrain_shards', b.get('retrain', 0.0)):.1f} | "
                          f"{b.get('aggregator', 0.0):.1f} | {fit_s:.1f} |")
             print(lines[-1], flush=True)
-            write(f"compare_{args.dataset}_{args.model}", lines)
+            write(f"compare_{args.dataset}_{args.model}{args.tag}", lines)
     return lines
 
 
@@ -169,6 +169,8 @@ def main() -> None:
     parser.add_argument("--aggregator-epochs", type=int, default=30, help="compare part")
     parser.add_argument("--methods", nargs="+", default=["inbp", "ubp", "ibp"])
     parser.add_argument("--compare", nargs="+", default=["receraser", "sisa", "retrain"])
+    parser.add_argument("--tag", default="", help="compare part: suffix of the result file (to run "
+                        "the methods of one comparison in separate processes)")
     parser.add_argument("--requests", nargs="+", default=["interaction", "user"])
     parser.add_argument("--datasets", nargs="+", default=["movielens100k"], help="aggregator part")
     parser.add_argument("--agg-epochs", type=int, default=2, help="aggregator part")
@@ -176,7 +178,7 @@ def main() -> None:
     torch.set_num_threads(1)
     body = {"compare": compare, "partition": partition, "aggregator": aggregator}[args.part](args)
     name = {"aggregator": "aggregator", "partition": f"partition_{args.dataset}"}.get(
-        args.part, f"{args.part}_{args.dataset}_{args.model}")
+        args.part, f"{args.part}_{args.dataset}_{args.model}{args.tag}")
     print(write(name, body))
 
 
