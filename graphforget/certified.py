@@ -540,6 +540,9 @@ class CertifiedLogisticRegression:
             "W": self.W_.clone(), "B": self.B_.clone(), "noise_seed": self.noise_seed_,
             "retrains": self.retrains_, "cumulative": self.cumulative_, "z_norm": self.z_norm_,
             "row_max": self.row_max_, "train_residual": self.train_residual_, "ledger": [dict(e) for e in self.ledger_],
+            # the cached margins Z W are updated incrementally by every removal step, so
+            # they differ from a fresh Z @ W in the last bits: saved, the roundtrip is exact
+            "margins": self.margins_.clone(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> CertifiedLogisticRegression:
@@ -553,7 +556,7 @@ class CertifiedLogisticRegression:
             float(self.Z_[self.active_].norm(dim=1).max())
         self.train_residual_ = float(state["train_residual"])
         self.ledger_ = [dict(e) for e in state["ledger"]]
-        self.margins_ = self.Z_ @ self.W_
+        self.margins_ = state["margins"] if "margins" in state else self.Z_ @ self.W_
         self._precond = None
         return self
 
