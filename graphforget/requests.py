@@ -34,6 +34,7 @@ __all__ = [
     "EdgeRequest",
     "FeatureRequest",
     "SampleRequest",
+    "request_class",
     "request_from_dict",
     "sample_nodes",
     "sample_edges",
@@ -458,13 +459,17 @@ def register_request_kind(cls: type[ForgetRequest]) -> type[ForgetRequest]:
     return cls
 
 
-def request_from_dict(payload: dict[str, Any]) -> ForgetRequest:
-    """Inverse of :meth:`ForgetRequest.to_dict`."""
-    kind = payload.get("kind")
+def request_class(kind: str) -> type[ForgetRequest]:
+    """The request class registered for ``kind`` (``"node"``, ``"edge"``, ...)."""
     if kind not in _REQUEST_KINDS:
         raise UnknownNameError(f"unknown request kind {kind!r}; expected one of {sorted(_REQUEST_KINDS)}")
+    return _REQUEST_KINDS[kind]
+
+
+def request_from_dict(payload: dict[str, Any]) -> ForgetRequest:
+    """Inverse of :meth:`ForgetRequest.to_dict`."""
     args = {k: v for k, v in payload.items() if k != "kind"}
-    return _REQUEST_KINDS[kind].from_dict(args)
+    return request_class(payload.get("kind")).from_dict(args)
 
 
 # ---------------------------------------------------------------------------

@@ -241,9 +241,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if cls.supported_models is not None and model not in cls.supported_models:
             model = cls.supported_models[0]
         for kind, ratio in (("edge", args.ratio), ("node", args.ratio)):
-            from graphforget.requests import EdgeRequest, NodeRequest
+            from graphforget.requests import request_class
 
-            if not cls.supports(EdgeRequest if kind == "edge" else NodeRequest):
+            if not cls.supports(request_class(kind)):
                 continue
             p = {k: v for k, v in params.items() if k in cls.param_names()}
             p.update(getattr(cls, "demo_params", {}) or {})
