@@ -187,7 +187,7 @@ def _shard_flags(args: argparse.Namespace, method: str) -> dict[str, Any]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from graphforget.bench.runner import CellSpec, to_markdown, validate_spec, write_json
+    from graphforget.bench.runner import CellSpec, default_model_for, to_markdown, validate_spec, write_json
     from graphforget.bench.tasks import resolve_task
 
     task = resolve_task(args.task)
@@ -200,10 +200,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         split = split or f"C{args.clients}"
     for method in args.method:
         cls = task.resolve_method(method)  # a registered name, or a task-specific variant
-        method_model = model
-        supported = getattr(cls, "supported_models", None)
-        if args.model is None and supported is not None and model not in supported:
-            method_model = supported[0]  # e.g. cgu (sgc, gpr) when no --model is given
+        # e.g. cgu -> sgc, sisa on tabular rows -> mlp, when no --model is given
+        method_model = args.model or default_model_for(cls, task)
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             spec = CellSpec(method=method, dataset=dataset, model=method_model, request=args.request,
                             ratio=args.ratio, seed=seed, task=task.name, root=args.root,

@@ -24,7 +24,8 @@ from graphforget.errors import GraphForgetError, UnsupportedRequestError
 from graphforget.executor import Executor, make_executor
 from graphforget.metrics import measure, output_kl, parameter_distance
 
-__all__ = ["CellSpec", "RECORD_FIELDS", "run_cell", "run_bench", "summarize", "to_markdown"]
+__all__ = ["CellSpec", "RECORD_FIELDS", "default_model_for", "run_cell", "run_bench", "summarize",
+           "to_markdown"]
 
 RECORD_FIELDS = (
     "method", "dataset", "model", "request", "ratio", "seed", "utility_metric",
@@ -82,6 +83,25 @@ def method_class(spec: CellSpec) -> type:
     return cls
 
 
+def default_model_for(cls: type, task: Any) -> str:
+    """The backbone a method runs on a task when none is asked for: the task's default
+    where the method accepts it (``gcn`` for nodes, ``logreg`` for tabular rows), else the
+    method's first supported model (``cgu`` → ``sgc``), else, for a GNN-backbone method on
+    edge-less tabular rows, ``mlp`` (``sisa`` on Adult: a GNN on rows without edges is an
+    MLP anyway)."""
+    from graphforget.models import model_names
+    from graphforget.unlearner import Task
+
+    wanted = task.default_model
+    if "model" not in cls.param_names():
+        return wanted
+    if cls.supported_models is not None:
+        return wanted if wanted in cls.supported_models else cls.supported_models[0]
+    if wanted in model_names() or task.task not in (Task.NODE, Task.TABULAR):
+        return wanted
+    return "mlp"
+
+
 def validate_spec(spec: CellSpec) -> None:
     """Fails fast, before any training, on names and values that cannot work."""
     task = resolve_task(spec.task)
@@ -100,9 +120,10 @@ def validate_spec(spec: CellSpec) -> None:
         raise GraphForgetError(f"method {spec.method!r} works with models "
                                f"{', '.join(cls.supported_models)}, not {spec.model!r}")
     from graphforget.models import model_names
+    from graphforget.unlearner import Task
 
     if "model" in cls.param_names() and cls.supported_models is None \
-            and spec.model not in model_names() and task.name == "node":
+            and spec.model not in model_names() and task.task in (Task.NODE, Task.TABULAR):
         raise GraphForgetError(f"unknown model {spec.model!r}; choose one of: {', '.join(model_names())}")
 
 

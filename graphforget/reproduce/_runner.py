@@ -116,9 +116,10 @@ def plan(config: TableConfig, root: str | None = None) -> list[Job]:
         params.update(entry.params)
         model = entry.model or p.get("model")
         if model is None:
+            from graphforget.bench.runner import default_model_for
             from graphforget.bench.tasks import resolve_task
 
-            model = resolve_task(p["task"]).default_model
+            model = default_model_for(cls, resolve_task(p["task"]))
         request = entry.request or p["request"]
         for dataset in p["datasets"]:
             for seed in seeds:

@@ -93,3 +93,18 @@ def test_sisa_serves_the_tabular_task():
     assert rec["task"] == "tabular" and rec["utility_unlearned"] > 0.8
     affected = rec["report"]["affected"]
     assert affected["nodes"] == rec["items_forgotten"] and set(affected["shards"]) <= {0, 1, 2}
+
+
+def test_default_model_per_method_on_the_tabular_task():
+    from graphforget._registry import resolve_method
+    from graphforget.bench.runner import default_model_for, validate_spec
+    from graphforget.bench.tasks import resolve_task
+
+    task = resolve_task("tabular")
+    assert default_model_for(resolve_method("sisa"), task) == "mlp"  # a GNN backbone on rows
+    assert default_model_for(resolve_method("sekhari"), task) == "logreg"
+    assert default_model_for(resolve_method("dare"), task) == "logreg"  # takes no model
+    assert default_model_for(resolve_method("cgu"), resolve_task("node")) == "sgc"
+    with pytest.raises(GraphForgetError, match="unknown model 'logreg'"):
+        validate_spec(CellSpec(method="sisa", task="tabular", dataset="digits", model="logreg",
+                               request="sample", ratio=0.1, seed=0))

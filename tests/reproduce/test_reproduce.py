@@ -58,6 +58,17 @@ def test_repository_tables_all_validate():
     for c in configs:
         assert c.quick["description"] and c.estimated_minutes["quick"] <= c.estimated_minutes["full"]
         assert c.effective(quick=True).protocol["seeds"] <= c.protocol["seeds"]
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_repository_tables_all_plan(quick):
+    # every cell of every shipped table passes the runner's checks before any training,
+    # so a full run cannot die on a name (as sisa-speedups did on ``model: logreg``)
+    for c in load_all():
+        jobs = plan(c.effective(quick=quick))
+        assert jobs, c.name
+    sisa = plan(load_table("sisa-speedups").effective(quick=True))
+    assert {j.spec["model"] for j in sisa} == {"mlp"}
     table4 = load_table("opengu-table4")
     gif_cora = table4.reference_for("gif", "cora")[0]
     assert (gif_cora.mean, gif_cora.std) == (81.75, 1.09)
