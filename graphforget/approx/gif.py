@@ -25,6 +25,23 @@ forgotten) enter :math:`v`.
 By default only training nodes' losses enter :math:`v` (``loss_nodes="train"``: no test
 labels are used); ``loss_nodes="all"`` reproduces the official GIF-torch code, which sums
 the losses of every node in the neighbourhood.
+
+**Link prediction** (GIF only, data from :func:`graphforget.link.link_split`): the objective
+is the link predictor's training loss with a fixed, seeded sample :math:`N` of non-edges
+(:func:`~graphforget.approx.influence.link_objective`, :math:`|N|=|P|` as in training),
+
+.. math::
+    J(\theta) = \tfrac12\,\text{mean}_{(u,v)\in P}\,\ell^+_{uv}(\theta; G)
+      + \tfrac12\,\text{mean}_{(u,v)\in N}\,\ell^-_{uv}(\theta; G) + \frac{\lambda}{2}\|\theta\|^2,
+
+with :math:`P` the training edges; :math:`J'` is the same on the retained graph :math:`G'`
+and its edges :math:`P'`. The step is :math:`\Delta = H'^{-1}\,(\nabla J(\theta) - \nabla J'(\theta))`:
+Newton's step on :math:`J'(\theta') - \nabla J(\theta)^\top(\theta'-\theta)`, which is GIF's
+step when :math:`\theta` minimises :math:`J` and, when it does not (a finite training run
+with resampled negatives), removes only the request's share of the gradient. The two
+gradients differ exactly in the terms GIF counts (pairs whose endpoints lie within
+:math:`L` hops of the change, and the forgotten edges); they are computed as two full
+passes, which on the link task costs less than extracting the neighbourhood.
 """
 
 from __future__ import annotations
@@ -42,12 +59,15 @@ from torch_geometric.utils import k_hop_subgraph
 from graphforget._registry import register_method
 from graphforget.approx.influence import (
     SOLVERS,
+    LinkObjectiveHessian,
     ObjectiveHessian,
+    flat_grad,
     inverse_hvp,
+    link_objective,
     trainable_parameters,
 )
 from graphforget.errors import GraphForgetError
-from graphforget.gnn import GNNUnlearner
+from graphforget.link._unlearner import LinkGNNUnlearner
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import forward
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
@@ -79,7 +99,7 @@ def influenced_nodes(seeds: Tensor, edge_index: Tensor, num_nodes: int, hops: in
     return torch.unique(subset)
 
 
-class _InfluenceUnlearner(GNNUnlearner):
+class _InfluenceUnlearner(LinkGNNUnlearner):
     guarantee = Guarantee.APPROXIMATE
     supported_requests = (NodeRequest, EdgeRequest, FeatureRequest)
     tasks = (Task.NODE,)
@@ -89,16 +109,18 @@ class _InfluenceUnlearner(GNNUnlearner):
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
                  epochs: int = 200, patience: int | None = None, seed: int = 0,
                  model_kwargs: dict[str, Any] | None = None, solver: str = "cg",
-                 hessian: str = "exact", damping: float = 1e-2, iterations: int = 5,
+                 hessian: str | None = None, damping: float = 1e-2, iterations: int = 5,
                  tol: float = 1e-3, scale: float | None = None, loss_nodes: str = "train",
-                 hops: int | None = None, safeguard: bool = True, max_halvings: int = 6) -> None:
+                 hops: int | None = None, safeguard: bool = True, max_halvings: int = 6,
+                 decoder: str = "dot", task: str = "auto") -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs)
+                         patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         decoder=decoder, task=task)
         if solver not in SOLVERS:
             raise GraphForgetError(f"solver must be one of {SOLVERS}, got {solver!r}")
-        if hessian not in ("auto", "exact", "gauss_newton"):
-            raise GraphForgetError(f"hessian must be 'auto', 'exact' or 'gauss_newton', got {hessian!r}")
+        if hessian not in (None, "auto", "exact", "gauss_newton"):
+            raise GraphForgetError(f"hessian must be None, 'auto', 'exact' or 'gauss_newton', got {hessian!r}")
         if loss_nodes not in ("train", "all"):
             raise GraphForgetError(f"loss_nodes must be 'train' or 'all', got {loss_nodes!r}")
         if hops is not None and int(hops) < 0:
@@ -117,10 +139,16 @@ class _InfluenceUnlearner(GNNUnlearner):
         self.max_halvings = max_halvings
 
     def hessian_kind(self) -> str:
-        """``"exact"`` for the linear (convex) SGC, ``"gauss_newton"`` otherwise, under ``"auto"``."""
+        """The Hessian products used. ``None``: ``"exact"`` on node classification (GIF's
+        choice), ``"gauss_newton"`` on link prediction, whose bilinear pair scores make the
+        exact Hessian indefinite (CG then stops at the first negative curvature).
+        ``"auto"``: ``"exact"`` for the linear (convex) SGC node classifier,
+        ``"gauss_newton"`` otherwise."""
+        if self.hessian is None:
+            return "gauss_newton" if self.is_link else "exact"
         if self.hessian != "auto":
             return self.hessian
-        return "exact" if self.model.lower() == "sgc" else "gauss_newton"
+        return "exact" if self.model.lower() == "sgc" and not self.is_link else "gauss_newton"
 
     # -- the sets of nodes whose losses enter v -----------------------------------
     def depth(self) -> int:
@@ -178,6 +206,9 @@ class _InfluenceUnlearner(GNNUnlearner):
         return forward(self.model_, sub)[mapping], data.y[nodes]
 
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
+        if self.is_link:
+            self._unlearn_link(request, retained, report)
+            return
         t0 = time.perf_counter()
         before_nodes, after_nodes = self.loss_sets(request, self.data_)
         mask_before = self._loss_mask(self.data_, before_nodes)
@@ -222,6 +253,81 @@ class _InfluenceUnlearner(GNNUnlearner):
                                   step_norm=float(step.norm()), scale=result.scale, step_scale=step_scale,
                                   retained_loss_before=loss0, retained_loss_after=loss1)
 
+    # -- link prediction -----------------------------------------------------------
+    def _link_terms(self, request: ForgetRequest, retained: Data) -> tuple[Tensor, Tensor, Tensor]:
+        """``(P, P', N)``: training edges before and after the request, and the fixed
+        negatives (``|P|`` seeded non-edges of the graph before it)."""
+        from graphforget.link._split import canonical_edges, edge_keys, sample_non_edges
+
+        n = int(self.data_.num_nodes)
+        before = canonical_edges(self.data_.edge_index)
+        after = canonical_edges(retained.edge_index)
+        if after.size(1) == 0:
+            raise GraphForgetError("the request leaves no training edges: nothing to fit a link "
+                                   "predictor to (retrain from scratch instead)")
+        g = torch.Generator().manual_seed(int(self.seed))
+        negatives = sample_non_edges(None, n, before.size(1), g, avoid_keys=edge_keys(self.data_.edge_index, n))
+        return before, after, negatives
+
+    def _unlearn_link(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
+        t0 = time.perf_counter()
+        before, after, negatives = self._link_terms(request, retained)
+        t1 = time.perf_counter()
+        model = self.model_
+        model.eval()
+        params = trainable_parameters(model)
+        theta = parameters_to_vector(params).detach()
+        with torch.enable_grad():
+            grad_before = flat_grad(link_objective(model, forward(model, self.data_), before, negatives), params)
+            hess = LinkObjectiveHessian(model, retained, after, negatives, self.weight_decay,
+                                        kind=self.hessian_kind())
+        # weight decay enters both gradients alike and cancels
+        v = grad_before.detach() - hess.gradient
+        t2 = time.perf_counter()
+        result = inverse_hvp(hess.matvec, v, method=self.solver, damping=self.damping,
+                             iterations=self.iterations, tol=self.tol, scale=self.scale, seed=self.seed)
+        step, step_scale, loss0, loss1 = result.solution, 1.0, None, None
+        if self.safeguard:
+            step, step_scale, loss0, loss1 = self._backtrack_link(hess, retained, params, theta, step,
+                                                                  grad_before.detach())
+        t3 = time.perf_counter()
+        vector_to_parameters(theta + step, params)  # commit
+        report.breakdown.update(neighbourhood=t1 - t0, gradients=t2 - t1, solve=t3 - t2)
+        report.affected.update(nodes=int(request.affected_nodes(retained).numel()),
+                               edges_before=int(before.size(1)), edges_after=int(after.size(1)),
+                               negatives=int(negatives.size(1)))
+        report.diagnostics.update(residual=result.residual, iterations=result.iterations,
+                                  hvp_products=hess.products, rhs_norm=float(v.norm()),
+                                  step_norm=float(step.norm()), scale=result.scale, step_scale=step_scale,
+                                  retained_loss_before=loss0, retained_loss_after=loss1)
+
+    def _backtrack_link(self, hess: LinkObjectiveHessian, retained: Data, params: list, theta: Tensor,
+                        step: Tensor, grad_before: Tensor) -> tuple[Tensor, float, float, float]:
+        """As :meth:`_backtrack`, on the objective the link step minimises,
+        :math:`J'(\theta') - \nabla J(\theta)^\top(\theta'-\theta)` (weight decay included)."""
+        wd = self.weight_decay
+        g = grad_before + wd * theta
+
+        def objective(t: Tensor, d: Tensor, loss: float) -> float:
+            return loss + 0.5 * wd * float(t @ t) - float(g @ d)
+
+        before = objective(theta, torch.zeros_like(theta), float(hess.loss.detach()))
+        scale, after = 1.0, before
+        model = self.model_
+        try:
+            with torch.no_grad():
+                for trial in range(int(self.max_halvings) + 1):
+                    scale = 0.5 ** trial
+                    d = scale * step
+                    vector_to_parameters(theta + d, params)
+                    loss = float(link_objective(model, forward(model, retained), hess.positives, hess.negatives))
+                    after = objective(theta + d, d, loss)
+                    if after <= before + 1e-12 * abs(before):
+                        break
+        finally:
+            vector_to_parameters(theta, params)
+        return scale * step, scale, before, after
+
     def _retained_objective(self, logits: Tensor, data: Data, theta: Tensor) -> float:
         mask = data.train_mask
         ce = F.cross_entropy(logits[mask], data.y[mask], reduction="mean")
@@ -261,9 +367,11 @@ class GIF(_InfluenceUnlearner):
             seed, model_kwargs: as :class:`~graphforget.gnn.GNNUnlearner`.
         solver (str): inverse-HVP solver, ``"cg"``, ``"lissa"``, ``"gif"`` (GIF-torch's
             recursion) or ``"exact"``. (default: ``"cg"``)
-        hessian (str): ``"exact"``, ``"gauss_newton"`` (positive semi-definite) or ``"auto"``
-            (exact for the convex SGC, Gauss--Newton for non-convex backbones, whose exact
-            Hessian is indefinite away from a strict minimum). (default: ``"exact"``)
+        hessian (str, optional): ``"exact"``, ``"gauss_newton"`` (positive semi-definite)
+            or ``"auto"`` (exact for the convex SGC, Gauss--Newton for non-convex backbones,
+            whose exact Hessian is indefinite away from a strict minimum). ``None``: exact on
+            node classification, Gauss--Newton on link prediction (:meth:`hessian_kind`).
+            (default: :obj:`None`)
         damping (float): added to the Hessian (``"gif"``: GIF-torch's ``damp``). (default: :obj:`1e-2`)
         iterations (int): solver iterations (CG: a maximum; the default truncated CG of
             5 products keeps GIF >= 20x cheaper than retraining, see
@@ -282,8 +390,16 @@ class GIF(_InfluenceUnlearner):
             (default: :obj:`True`)
         max_halvings (int): at most this many halvings; the last, smallest step is kept
             when none decreases the objective (reported as ``step_scale``). (default: :obj:`6`)
+        decoder (str): ``"dot"`` or ``"mlp"`` (link prediction only). (default: ``"dot"``)
+        task (str): ``"auto"`` (link prediction on data from
+            :func:`~graphforget.link.link_split`, node classification otherwise), ``"node"``
+            or ``"link"``. (default: ``"auto"``)
+
+    On link prediction, ``loss_nodes`` and ``hops`` do not apply: the step uses the
+    difference of the full link objectives (module docstring).
     """
 
+    tasks = (Task.NODE, Task.LINK)
     use_neighbourhood = True
 
 
@@ -292,7 +408,8 @@ class IF(_InfluenceUnlearner):
     r"""Classical influence-function unlearning (Koh & Liang, 2017) on a GNN: the same
     Newton step as :class:`GIF` but :math:`v` counts only the nodes the request names
     (forgotten nodes; endpoints of forgotten edges; nodes whose features are forgotten),
-    ignoring the neighbourhood the change propagates to. Same arguments as :class:`GIF`.
+    ignoring the neighbourhood the change propagates to. Same arguments as :class:`GIF`;
+    node classification only.
     """
 
     use_neighbourhood = False

@@ -40,7 +40,7 @@ from torch_geometric.data import Data
 from graphforget.errors import GraphForgetError, SolverError
 from graphforget.training import forward
 
-__all__ = ["ObjectiveHessian", "InverseHVPResult", "inverse_hvp", "largest_eigenvalue",
+__all__ = ["ObjectiveHessian", "LinkObjectiveHessian", "link_objective", "InverseHVPResult", "inverse_hvp", "largest_eigenvalue",
            "flat_grad", "trainable_parameters", "SOLVERS"]
 
 SOLVERS = ("cg", "lissa", "gif", "exact")
@@ -120,6 +120,80 @@ class ObjectiveHessian:
         """The full matrix (``dim x dim``; small models only)."""
         eye = torch.eye(self.dim, dtype=self._grad.dtype)
         return torch.stack([self.matvec(e) for e in eye], dim=1)
+
+
+def link_objective(model: torch.nn.Module, z: Tensor, positives: Tensor, negatives: Tensor) -> Tensor:
+    r"""The link predictor's training loss with a fixed set of negatives,
+    :math:`\tfrac12\,\text{mean}_{P}\,\ell^+ + \tfrac12\,\text{mean}_{N}\,\ell^-` (binary
+    cross-entropy of the scores; equal to the BCE over ``P`` and ``N`` when :math:`|N|=|P|`,
+    as :func:`graphforget.link.train_link_predictor` samples them)."""
+    pos, neg = model.decode(z, positives), model.decode(z, negatives)
+    return 0.5 * (F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos))
+                  + F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg)))
+
+
+class LinkObjectiveHessian:
+    r"""Hessian (or Gauss--Newton) products of a link predictor's objective
+    :math:`J(\theta) = \tfrac12\,\text{mean}_{P}\,\ell^+ + \tfrac12\,\text{mean}_{N}\,\ell^-
+    + \frac{\lambda}{2}\|\theta\|^2` (:func:`link_objective`) on ``data``'s message-passing
+    graph, at the model's current parameters (eval mode).
+
+    The Gauss--Newton product uses the binary cross-entropy's output curvature
+    :math:`w_i\,\sigma(s_i)(1-\sigma(s_i))` (:math:`w_i` the term's weight), positive
+    semi-definite for any backbone.
+
+    Args:
+        model: a :class:`~graphforget.link.LinkPredictor`.
+        data (Data): the graph the encoder runs on.
+        positives (Tensor): ``[2, |P|]`` pairs labelled 1.
+        negatives (Tensor): ``[2, |N|]`` pairs labelled 0.
+        weight_decay (float): :math:`\lambda`. (default: :obj:`0.0`)
+        kind (str): ``"exact"`` or ``"gauss_newton"``. (default: ``"exact"``)
+    """
+
+    def __init__(self, model: torch.nn.Module, data: Data, positives: Tensor, negatives: Tensor,
+                 weight_decay: float = 0.0, kind: str = "exact") -> None:
+        if kind not in ("exact", "gauss_newton"):
+            raise GraphForgetError(f"kind must be 'exact' or 'gauss_newton', got {kind!r}")
+        if positives.size(1) == 0 or negatives.size(1) == 0:
+            raise GraphForgetError("the link objective needs at least one positive and one negative pair")
+        self.model, self.kind, self.weight_decay = model, kind, float(weight_decay)
+        self.params = trainable_parameters(model)
+        self.dim = sum(p.numel() for p in self.params)
+        self.positives, self.negatives = positives, negatives
+        was_training = model.training
+        model.eval()
+        with torch.enable_grad():
+            z = forward(model, data)
+            self._scores = torch.cat([model.decode(z, positives), model.decode(z, negatives)])
+            p, q = positives.size(1), negatives.size(1)
+            self._weights = torch.cat([torch.full((p,), 0.5 / p), torch.full((q,), 0.5 / q)]).to(z.dtype)
+            labels = torch.cat([torch.ones(p), torch.zeros(q)]).to(z.dtype)
+            losses = F.binary_cross_entropy_with_logits(self._scores, labels, reduction="none")
+            #: the objective's value without weight decay (in the autograd graph)
+            self.loss = (self._weights * losses).sum()
+            self._grad = flat_grad(self.loss, self.params, create_graph=True)
+        model.train(was_training)
+        self.products = 0
+
+    @property
+    def gradient(self) -> Tensor:
+        """:math:`\nabla J(\theta)` without the weight-decay term, flattened."""
+        return self._grad.detach()
+
+    def matvec(self, v: Tensor) -> Tensor:
+        """:math:`Hv` (or :math:`Gv`), flattened, weight decay included."""
+        self.products += 1
+        if self.kind == "exact":
+            hv = flat_grad_retain(self._grad, v, self.params)
+        else:
+            s = self._scores
+            u = torch.zeros_like(s, requires_grad=True)
+            jt_u = flat_grad((s * u).sum(), self.params, create_graph=True)
+            jv = torch.autograd.grad((jt_u * v).sum(), u, retain_graph=True)[0]
+            sig = torch.sigmoid(s.detach())
+            hv = flat_grad_retain_out(s, self._weights * sig * (1 - sig) * jv, self.params)
+        return hv + self.weight_decay * v
 
 
 def flat_grad_retain(grad: Tensor, v: Tensor, params: list[Tensor]) -> Tensor:

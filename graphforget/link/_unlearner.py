@@ -143,7 +143,7 @@ class LinkGNNUnlearner(GNNUnlearner):
         return state
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        self.task_ = str(state["task"])
+        self.task_ = str(state.get("task", "node"))  # node-only states saved before the link task
         super()._set_state(state)
 
 
