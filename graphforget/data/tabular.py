@@ -18,7 +18,9 @@ reads ``data.x[data.train_mask]`` works unchanged. Datasets register with
 ========================  ==============================================================
 
 Every loader takes ``normalize=True`` to scale each row to unit L2 norm, which the
-certified linear methods need (their bounds assume :math:`\|x\| \le 1`). The pieces
+certified linear methods need (their bounds assume :math:`\|x\| \le 1`). By name (CLI,
+table configs) the same options follow a colon: ``mnist-3v8:normalize``,
+``adult:normalize,max_train=10000``; an unknown option is an error. The pieces
 (:func:`read_idx`, :func:`load_mnist_arrays`, :func:`tabular_data`) are public so that
 vision code can reuse them.
 """
@@ -130,8 +132,12 @@ def load_classification_data(root: Any = None, split: str = "0.8/0.2", seed: int
               "n_informative": n_informative, "n_classes": n_classes}
     for part in filter(None, spec.split(",")):
         key, _, value = part.partition("=")
+        if key.strip() == "normalize":
+            normalize = value.strip().lower() in ("", "1", "true")
+            continue
         if key.strip() not in params:
-            raise GraphForgetError(f"unknown classification parameter {key!r}; known: {sorted(params)}")
+            raise GraphForgetError(f"unknown classification parameter {key!r}; known: "
+                                   f"{sorted(params) + ['normalize']}")
         params[key.strip()] = int(value)
     params["n_informative"] = min(params["n_informative"], params["n_features"])
     x, y = make_classification(**params, n_redundant=0, random_state=seed)
@@ -209,6 +215,33 @@ def _mnist_3v8(root: Any = None, split: str = "public", seed: int = 0, **kwargs:
     return load_mnist_data(root, split, seed, classes=(3, 8), **kwargs)
 
 
+def _with_options(loader: Any, *options: str) -> Any:
+    """``loader`` taking its ``options`` (and ``normalize``) from the name's ``:spec``
+    (``normalize`` is a flag; the others take integers)."""
+    allowed = ("normalize", *options)
+
+    def load(root: Any = None, split: str = "public", seed: int = 0, spec: str = "", **kwargs: Any) -> Data:
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            key, eq, value = part.partition("=")
+            key = key.strip().replace("-", "_")
+            if key not in allowed:
+                raise GraphForgetError(f"unknown dataset option {key!r} in {spec!r}; known: {', '.join(allowed)}")
+            if key == "normalize":
+                flag = value.strip().lower()
+                if flag not in ("", "1", "true", "0", "false"):
+                    raise GraphForgetError(f"normalize takes no value or 0/1, got {value!r}")
+                kwargs[key] = flag in ("", "1", "true")
+            else:
+                try:
+                    kwargs[key] = int(value)
+                except ValueError:
+                    raise GraphForgetError(f"dataset option {key} takes an integer, got {value!r}") from None
+        return loader(root, split, seed, **kwargs)
+
+    load.__doc__ = loader.__doc__
+    return load
+
+
 # ---------------------------------------------------------------------------
 # UCI Adult
 # ---------------------------------------------------------------------------
@@ -269,17 +302,17 @@ def load_adult_data(root: Any = None, split: str = "public", seed: int = 0, norm
     return data
 
 
-register_dataset("adult", load_adult_data, task="tabular", default_split="public",
+register_dataset("adult", _with_options(load_adult_data, "max_train"), task="tabular", default_split="public",
                  description="UCI Adult income (48,842 rows, one-hot; public = adult.data/adult.test)")
-register_dataset("digits", load_digits_data, task="tabular", default_split="0.8/0.2",
+register_dataset("digits", _with_options(load_digits_data), task="tabular", default_split="0.8/0.2",
                  description="scikit-learn digits, 1,797 x 64, 10 classes (embedded)")
-register_dataset("breast-cancer", load_breast_cancer_data, task="tabular", default_split="0.8/0.2",
+register_dataset("breast-cancer", _with_options(load_breast_cancer_data), task="tabular", default_split="0.8/0.2",
                  aliases=("breastcancer",),
                  description="scikit-learn breast cancer, 569 x 30, binary (embedded)")
 register_dataset("classification", load_classification_data, task="tabular", default_split="0.8/0.2",
                  aliases=("make-classification",),
                  description="sklearn make_classification, e.g. classification:n_samples=20000")
-register_dataset("mnist", load_mnist_data, task="tabular", default_split="public",
+register_dataset("mnist", _with_options(load_mnist_data, "max_train"), task="tabular", default_split="public",
                  description="MNIST from IDX files (70,000 x 784, 10 classes)")
-register_dataset("mnist-3v8", _mnist_3v8, task="tabular", default_split="public",
+register_dataset("mnist-3v8", _with_options(_mnist_3v8, "max_train"), task="tabular", default_split="public",
                  aliases=("mnist3v8",), description="MNIST digits 3 vs 8 (binary; label 1 = 8)")

@@ -108,3 +108,17 @@ def test_default_model_per_method_on_the_tabular_task():
     with pytest.raises(GraphForgetError, match="unknown model 'logreg'"):
         validate_spec(CellSpec(method="sisa", task="tabular", dataset="digits", model="logreg",
                                request="sample", ratio=0.1, seed=0))
+
+
+def test_dataset_options_after_the_name():
+    data = load_dataset("digits:normalize")
+    assert torch.allclose(data.x.norm(dim=1), torch.ones(data.num_nodes), atol=1e-5)
+    assert not torch.allclose(load_dataset("digits").x.norm(dim=1), torch.ones(data.num_nodes))
+    small = load_dataset("classification:n_samples=300,normalize")
+    assert small.num_nodes == 300 and float(small.x.norm(dim=1).max()) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(GraphForgetError, match="unknown dataset option 'normalise'"):
+        load_dataset("digits:normalise")
+    with pytest.raises(GraphForgetError, match="unknown dataset option 'max_train'"):
+        load_dataset("breast-cancer:max_train=10")  # only the large sets take it
+    with pytest.raises(GraphForgetError, match="takes no value or 0/1"):
+        load_dataset("digits:normalize=maybe")
