@@ -214,10 +214,7 @@ class _InfluenceUnlearner(LinkGNNUnlearner):
         mask_before = self._loss_mask(self.data_, before_nodes)
         mask_after = self._loss_mask(retained, after_nodes)
         t1 = time.perf_counter()
-        model = self.model_
-        model.eval()
-        params = trainable_parameters(model)
-        theta = parameters_to_vector(params).detach()
+        model, params, theta = self._parameters()
         with torch.enable_grad():
             # one forward pass on the retained graph serves the Hessian and the 'after'
             # losses; the 'before' losses only need the subgraph around their nodes
@@ -237,17 +234,33 @@ class _InfluenceUnlearner(LinkGNNUnlearner):
                 v = torch.zeros_like(theta)
         m_old, m_new = int(self.data_.train_mask.sum()), int(retained.train_mask.sum())
         v = (v.detach() + self.weight_decay * (m_old - m_new) * theta) / m_new
+        backtrack = None
+        if bool(retained.train_mask.any()):
+            def backtrack(step: Tensor) -> tuple[Tensor, float, float, float]:
+                return self._backtrack(hess, retained, params, theta, step)
+        self._step(hess, v, params, theta, backtrack, report, t1 - t0, time.perf_counter() - t1)
+        report.affected.update(nodes=int(before_nodes.numel()), loss_nodes_before=int(mask_before.sum()),
+                               loss_nodes_after=int(mask_after.sum()))
+
+    def _parameters(self) -> tuple[torch.nn.Module, list[Tensor], Tensor]:
+        """``(model in eval mode, its trainable parameters, their flat copy θ)``."""
+        model = self.model_
+        model.eval()
+        params = trainable_parameters(model)
+        return model, params, parameters_to_vector(params).detach()
+
+    def _step(self, hess: Any, v: Tensor, params: list[Tensor], theta: Tensor, backtrack: Any,
+              report: UnlearnReport, prepare_s: float, gradients_s: float) -> None:
+        r"""Solves :math:`(H+\mu I)\Delta = v`, lets ``backtrack`` shorten the step (with the
+        safeguard on), commits :math:`\theta+\Delta` and reports the solve."""
         t2 = time.perf_counter()
         result = inverse_hvp(hess.matvec, v, method=self.solver, damping=self.damping,
                              iterations=self.iterations, tol=self.tol, scale=self.scale, seed=self.seed)
         step, step_scale, loss0, loss1 = result.solution, 1.0, None, None
-        if self.safeguard and bool(retained.train_mask.any()):
-            step, step_scale, loss0, loss1 = self._backtrack(hess, retained, params, theta, step)
-        t3 = time.perf_counter()
+        if self.safeguard and backtrack is not None:
+            step, step_scale, loss0, loss1 = backtrack(step)
         vector_to_parameters(theta + step, params)  # commit
-        report.breakdown.update(neighbourhood=t1 - t0, gradients=t2 - t1, solve=t3 - t2)
-        report.affected.update(nodes=int(before_nodes.numel()), loss_nodes_before=int(mask_before.sum()),
-                               loss_nodes_after=int(mask_after.sum()))
+        report.breakdown.update(neighbourhood=prepare_s, gradients=gradients_s, solve=time.perf_counter() - t2)
         report.diagnostics.update(residual=result.residual, iterations=result.iterations,
                                   hvp_products=hess.products, rhs_norm=float(v.norm()),
                                   step_norm=float(step.norm()), scale=result.scale, step_scale=step_scale,
@@ -273,60 +286,39 @@ class _InfluenceUnlearner(LinkGNNUnlearner):
         t0 = time.perf_counter()
         before, after, negatives = self._link_terms(request, retained)
         t1 = time.perf_counter()
-        model = self.model_
-        model.eval()
-        params = trainable_parameters(model)
-        theta = parameters_to_vector(params).detach()
+        model, params, theta = self._parameters()
         with torch.enable_grad():
             grad_before = flat_grad(link_objective(model, forward(model, self.data_), before, negatives), params)
             hess = LinkObjectiveHessian(model, retained, after, negatives, self.weight_decay,
                                         kind=self.hessian_kind())
         # weight decay enters both gradients alike and cancels
-        v = grad_before.detach() - hess.gradient
-        t2 = time.perf_counter()
-        result = inverse_hvp(hess.matvec, v, method=self.solver, damping=self.damping,
-                             iterations=self.iterations, tol=self.tol, scale=self.scale, seed=self.seed)
-        step, step_scale, loss0, loss1 = result.solution, 1.0, None, None
-        if self.safeguard:
-            step, step_scale, loss0, loss1 = self._backtrack_link(hess, retained, params, theta, step,
-                                                                  grad_before.detach())
-        t3 = time.perf_counter()
-        vector_to_parameters(theta + step, params)  # commit
-        report.breakdown.update(neighbourhood=t1 - t0, gradients=t2 - t1, solve=t3 - t2)
+        grad_before = grad_before.detach()
+        v = grad_before - hess.gradient
+
+        def backtrack(step: Tensor) -> tuple[Tensor, float, float, float]:
+            return self._backtrack_link(hess, retained, params, theta, step, grad_before)
+
+        self._step(hess, v, params, theta, backtrack, report, t1 - t0, time.perf_counter() - t1)
         report.affected.update(nodes=int(request.affected_nodes(retained).numel()),
                                edges_before=int(before.size(1)), edges_after=int(after.size(1)),
                                negatives=int(negatives.size(1)))
-        report.diagnostics.update(residual=result.residual, iterations=result.iterations,
-                                  hvp_products=hess.products, rhs_norm=float(v.norm()),
-                                  step_norm=float(step.norm()), scale=result.scale, step_scale=step_scale,
-                                  retained_loss_before=loss0, retained_loss_after=loss1)
 
     def _backtrack_link(self, hess: LinkObjectiveHessian, retained: Data, params: list, theta: Tensor,
                         step: Tensor, grad_before: Tensor) -> tuple[Tensor, float, float, float]:
-        """As :meth:`_backtrack`, on the objective the link step minimises,
+        r"""As :meth:`_backtrack`, on the objective the link step minimises,
         :math:`J'(\theta') - \nabla J(\theta)^\top(\theta'-\theta)` (weight decay included)."""
         wd = self.weight_decay
         g = grad_before + wd * theta
 
-        def objective(t: Tensor, d: Tensor, loss: float) -> float:
+        def value(d: Tensor, loss: float) -> float:
+            t = theta + d
             return loss + 0.5 * wd * float(t @ t) - float(g @ d)
 
-        before = objective(theta, torch.zeros_like(theta), float(hess.loss.detach()))
-        scale, after = 1.0, before
-        model = self.model_
-        try:
-            with torch.no_grad():
-                for trial in range(int(self.max_halvings) + 1):
-                    scale = 0.5 ** trial
-                    d = scale * step
-                    vector_to_parameters(theta + d, params)
-                    loss = float(link_objective(model, forward(model, retained), hess.positives, hess.negatives))
-                    after = objective(theta + d, d, loss)
-                    if after <= before + 1e-12 * abs(before):
-                        break
-        finally:
-            vector_to_parameters(theta, params)
-        return scale * step, scale, before, after
+        def at(d: Tensor) -> float:
+            z = forward(self.model_, retained)
+            return value(d, float(link_objective(self.model_, z, hess.positives, hess.negatives)))
+
+        return self._halve(params, theta, step, value(torch.zeros_like(theta), float(hess.loss.detach())), at)
 
     def _retained_objective(self, logits: Tensor, data: Data, theta: Tensor) -> float:
         mask = data.train_mask
@@ -340,14 +332,21 @@ class _InfluenceUnlearner(LinkGNNUnlearner):
         overshoot where the Hessian is nearly singular or indefinite. One forward pass on
         the retained graph per trial; the original parameters are restored afterwards."""
         before = self._retained_objective(hess.logits.detach(), retained, theta)
+        return self._halve(params, theta, step, before,
+                           lambda d: self._retained_objective(forward(self.model_, retained), retained, theta + d))
+
+    def _halve(self, params: list, theta: Tensor, step: Tensor, before: float,
+               at: Any) -> tuple[Tensor, float, float, float]:
+        """``(step', scale, before, after)``: the first of ``step, step/2, ...`` (at most
+        ``max_halvings`` halvings) at which ``at(d)``, the objective with the parameters
+        set to ``θ + d``, is not above ``before``; the parameters are restored after."""
         scale, after = 1.0, before
-        model = self.model_
         try:
             with torch.no_grad():
                 for trial in range(int(self.max_halvings) + 1):
                     scale = 0.5 ** trial
                     vector_to_parameters(theta + scale * step, params)
-                    after = self._retained_objective(forward(model, retained), retained, theta + scale * step)
+                    after = at(scale * step)
                     if after <= before + 1e-12 * abs(before):
                         break
         finally:

@@ -178,7 +178,7 @@ class LinkObjectiveHessian:
 
     @property
     def gradient(self) -> Tensor:
-        """:math:`\nabla J(\theta)` without the weight-decay term, flattened."""
+        r""":math:`\nabla J(\theta)` without the weight-decay term, flattened."""
         return self._grad.detach()
 
     def matvec(self, v: Tensor) -> Tensor:
