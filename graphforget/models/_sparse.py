@@ -12,6 +12,9 @@ it with the dense node matrix:
     \text{GCN: } H' = \hat{A} (H W) + b, \quad \hat{A} = D^{-1/2}(A+I)D^{-1/2};
     \qquad \text{SAGE: } H' = (D^{-1}A\,H) W_l + H W_r + b .
 
+LightGCN (:class:`graphforget.recommendation` models) uses the same path with
+:math:`D^{-1/2}AD^{-1/2}` (``kind="sym"``).
+
 The backward pass multiplies by the cached transpose (the matrix itself when it is
 symmetric, as for every undirected graph), and is itself differentiable, so
 double-backward Hessian products (GIF, IF) work unchanged. Nothing :math:`n\times n`
@@ -107,8 +110,8 @@ def _sorted_csr(rows: Tensor, cols: Tensor, values: Tensor, n: int) -> tuple[Ten
 def _build(edge_index: Tensor, edge_weight: Tensor | None, n: int, kind: str,
            dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     src, dst = edge_index[0], edge_index[1]
-    if kind == "gcn":
-        ei, w = gcn_norm(edge_index, edge_weight, n, False, True, "source_to_target", dtype)
+    if kind in ("gcn", "sym"):
+        ei, w = gcn_norm(edge_index, edge_weight, n, False, kind == "gcn", "source_to_target", dtype)
         src, dst = ei[0], ei[1]
         del ei
     elif kind == "mean":
@@ -142,7 +145,8 @@ def propagation_matrix(edge_index: Tensor, num_nodes: int, edge_weight: Tensor |
         edge_index: ``[2, E]`` edges (source, target).
         num_nodes: :math:`n`.
         edge_weight: optional edge weights (GCN only).
-        kind: ``"gcn"`` (:math:`D^{-1/2}(A+I)D^{-1/2}`, as :func:`gcn_norm`) or
+        kind: ``"gcn"`` (:math:`D^{-1/2}(A+I)D^{-1/2}`, as :func:`gcn_norm`), ``"sym"``
+            (:math:`D^{-1/2}AD^{-1/2}` without self-loops, LightGCN's ``LGConv``) or
             ``"mean"`` (:math:`D^{-1}A`, the mean over in-neighbours).
         dtype: value type.
     """

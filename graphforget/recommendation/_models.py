@@ -66,7 +66,20 @@ class LightGCNRecommender(torch.nn.Module):
     def embeddings(self, graph: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if graph is None:
             raise GraphForgetError("LightGCN needs the training graph")
-        out = self.gcn.get_embedding(graph)
+        from graphforget.models._sparse import propagation_matrix, sparse_propagate, uses_sparse_propagation
+
+        n = self.num_users + self.num_items
+        if not uses_sparse_propagation(graph, None, n):
+            out = self.gcn.get_embedding(graph)
+        else:
+            # PyG's get_embedding with a cached sparse D^-1/2 A D^-1/2: on Gowalla (1.3M
+            # directed edges) a forward and backward take 0.2 s instead of 3 s on one thread
+            adj, adj_t = propagation_matrix(graph, n, None, "sym", self.gcn.embedding.weight.dtype)
+            x = self.gcn.embedding.weight
+            out = x * self.gcn.alpha[0]
+            for k in range(self.gcn.num_layers):
+                x = sparse_propagate(adj, adj_t, x)
+                out = out + x * self.gcn.alpha[k + 1]
         return out[: self.num_users], out[self.num_users:]
 
 

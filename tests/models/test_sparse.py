@@ -100,3 +100,27 @@ def test_state_dict_keys_unchanged():
         a, b = ours.state_dict(), theirs.state_dict()
         assert a.keys() == b.keys()
         assert all(torch.equal(a[k], b[k]) for k in a)  # same initialisation
+
+
+def test_lightgcn_sparse_path_matches_pyg(monkeypatch):
+    # LightGCN's LGConv normalisation D^-1/2 A D^-1/2 (no self-loops), values and gradients
+    from graphforget.recommendation._models import LightGCNRecommender, bipartite_graph
+
+    g = torch.Generator().manual_seed(0)
+    pairs = torch.stack([torch.randint(0, 30, (200,), generator=g), torch.randint(0, 40, (200,), generator=g)])
+    graph = bipartite_graph(torch.unique(pairs, dim=1), 30)
+    results = []
+    for policy in ("never", "always"):
+        monkeypatch.setenv("GRAPHFORGET_SPARSE_PROPAGATION", policy)
+        clear_propagation_cache()
+        torch.manual_seed(0)
+        model = LightGCNRecommender(30, 40, 8, num_layers=3)
+        users, items = model.embeddings(graph)
+        grad = torch.autograd.grad((users[:5] @ items[:7].T).sum(), model.gcn.embedding.weight)[0]
+        results.append((users.detach(), items.detach(), grad))
+        from graphforget.models._sparse import _CACHE
+
+        assert any(key[5] == "sym" for key in _CACHE) == (policy == "always")  # the path taken
+    for a, b in zip(*results, strict=True):
+        assert torch.allclose(a, b, atol=1e-6), float((a - b).abs().max())
+    assert results[0][2].abs().sum() > 0
