@@ -41,7 +41,8 @@ step when :math:`\theta` minimises :math:`J` and, when it does not (a finite tra
 with resampled negatives), removes only the request's share of the gradient. The two
 gradients differ exactly in the terms GIF counts (pairs whose endpoints lie within
 :math:`L` hops of the change, and the forgotten edges); they are computed as two full
-passes, which on the link task costs less than extracting the neighbourhood.
+passes, which is simpler than cutting out that neighbourhood (the two were not timed
+against each other).
 """
 
 from __future__ import annotations

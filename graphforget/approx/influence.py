@@ -56,7 +56,44 @@ def flat_grad(loss: Tensor, params: list[Tensor], create_graph: bool = False) ->
     return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads, strict=False)])
 
 
-class ObjectiveHessian:
+class _OutputHessian:
+    """Products shared by the objectives below: exact ones by differentiating the kept
+    gradient ``_grad`` once more, Gauss--Newton ones :math:`J^\top H_\text{out} J v` through
+    the model outputs ``_outputs`` with the subclass's output curvature
+    (:meth:`_output_curvature`); weight decay is added to both."""
+
+    def _start(self, model: torch.nn.Module, weight_decay: float, kind: str) -> None:
+        if kind not in ("exact", "gauss_newton"):
+            raise GraphForgetError(f"kind must be 'exact' or 'gauss_newton', got {kind!r}")
+        self.model, self.kind, self.weight_decay = model, kind, float(weight_decay)
+        self.params = trainable_parameters(model)
+        self.dim = sum(p.numel() for p in self.params)
+        self.products = 0
+
+    def _output_curvature(self, jv: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement _output_curvature")
+
+    def matvec(self, v: Tensor) -> Tensor:
+        """:math:`Hv` (or :math:`Gv`), flattened, weight decay included."""
+        self.products += 1
+        if self.kind == "exact":
+            hv = flat_grad_retain(self._grad, v, self.params)
+        else:
+            out = self._outputs
+            # J v by the double-backward trick: d/du <J^T u, v> = J v
+            u = torch.zeros_like(out, requires_grad=True)
+            jt_u = flat_grad((out * u).sum(), self.params, create_graph=True)
+            jv = torch.autograd.grad((jt_u * v).sum(), u, retain_graph=True)[0]
+            hv = flat_grad_retain_out(out, self._output_curvature(jv), self.params)
+        return hv + self.weight_decay * v
+
+    def dense(self) -> Tensor:
+        """The full matrix (``dim x dim``; small models only)."""
+        eye = torch.eye(self.dim, dtype=self._grad.dtype)
+        return torch.stack([self.matvec(e) for e in eye], dim=1)
+
+
+class ObjectiveHessian(_OutputHessian):
     r"""Hessian (or Gauss--Newton) products of
     :math:`J(\theta) = \frac{1}{c}\sum_{i\in M}\ell_i(\theta) + \frac{\lambda}{2}\|\theta\|^2`
     at the model's current parameters (eval mode: no dropout).
@@ -72,11 +109,7 @@ class ObjectiveHessian:
 
     def __init__(self, model: torch.nn.Module, data: Data, mask: Tensor, weight_decay: float = 0.0,
                  normalizer: float | None = None, kind: str = "exact") -> None:
-        if kind not in ("exact", "gauss_newton"):
-            raise GraphForgetError(f"kind must be 'exact' or 'gauss_newton', got {kind!r}")
-        self.model, self.kind, self.weight_decay = model, kind, float(weight_decay)
-        self.params = trainable_parameters(model)
-        self.dim = sum(p.numel() for p in self.params)
+        self._start(model, weight_decay, kind)
         count = int(mask.sum())
         if count == 0:
             raise GraphForgetError("the Hessian mask selects no nodes")
@@ -89,37 +122,17 @@ class ObjectiveHessian:
             #: losses on the same graph differentiate them without another forward pass
             self.logits = full
             logits = full[mask]
-            self._logits = logits
+            self._outputs = logits
             self._labels = data.y[mask]
             loss = F.cross_entropy(logits, self._labels, reduction="sum") / self.normalizer
             # graph kept: every product differentiates this gradient once more
             self._grad = flat_grad(loss, self.params, create_graph=True)
         model.train(was_training)
-        self.products = 0
 
-    def matvec(self, v: Tensor) -> Tensor:
-        """:math:`Hv` (or :math:`Gv`), flattened, weight decay included."""
-        self.products += 1
-        if self.kind == "exact":
-            hv = flat_grad_retain(self._grad, v, self.params)
-        else:
-            hv = self._gauss_newton(v)
-        return hv + self.weight_decay * v
-
-    def _gauss_newton(self, v: Tensor) -> Tensor:
-        logits = self._logits
-        # J v by the double-backward trick: d/du <J^T u, v> = J v
-        u = torch.zeros_like(logits, requires_grad=True)
-        jt_u = flat_grad((logits * u).sum(), self.params, create_graph=True)
-        jv = torch.autograd.grad((jt_u * v).sum(), u, retain_graph=True)[0]
-        p = torch.softmax(logits.detach(), dim=-1)
-        h_out = p * jv - p * (p * jv).sum(-1, keepdim=True)
-        return flat_grad_retain_out(logits, h_out / self.normalizer, self.params)
-
-    def dense(self) -> Tensor:
-        """The full matrix (``dim x dim``; small models only)."""
-        eye = torch.eye(self.dim, dtype=self._grad.dtype)
-        return torch.stack([self.matvec(e) for e in eye], dim=1)
+    def _output_curvature(self, jv: Tensor) -> Tensor:
+        # softmax cross-entropy: (diag(p) - p p^T) / c per node
+        p = torch.softmax(self._outputs.detach(), dim=-1)
+        return (p * jv - p * (p * jv).sum(-1, keepdim=True)) / self.normalizer
 
 
 def link_objective(model: torch.nn.Module, z: Tensor, positives: Tensor, negatives: Tensor) -> Tensor:
@@ -132,7 +145,7 @@ def link_objective(model: torch.nn.Module, z: Tensor, positives: Tensor, negativ
                   + F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg)))
 
 
-class LinkObjectiveHessian:
+class LinkObjectiveHessian(_OutputHessian):
     r"""Hessian (or Gauss--Newton) products of a link predictor's objective
     :math:`J(\theta) = \tfrac12\,\text{mean}_{P}\,\ell^+ + \tfrac12\,\text{mean}_{N}\,\ell^-
     + \frac{\lambda}{2}\|\theta\|^2` (:func:`link_objective`) on ``data``'s message-passing
@@ -153,47 +166,33 @@ class LinkObjectiveHessian:
 
     def __init__(self, model: torch.nn.Module, data: Data, positives: Tensor, negatives: Tensor,
                  weight_decay: float = 0.0, kind: str = "exact") -> None:
-        if kind not in ("exact", "gauss_newton"):
-            raise GraphForgetError(f"kind must be 'exact' or 'gauss_newton', got {kind!r}")
         if positives.size(1) == 0 or negatives.size(1) == 0:
             raise GraphForgetError("the link objective needs at least one positive and one negative pair")
-        self.model, self.kind, self.weight_decay = model, kind, float(weight_decay)
-        self.params = trainable_parameters(model)
-        self.dim = sum(p.numel() for p in self.params)
+        self._start(model, weight_decay, kind)
         self.positives, self.negatives = positives, negatives
         was_training = model.training
         model.eval()
         with torch.enable_grad():
             z = forward(model, data)
-            self._scores = torch.cat([model.decode(z, positives), model.decode(z, negatives)])
+            self._outputs = torch.cat([model.decode(z, positives), model.decode(z, negatives)])
             p, q = positives.size(1), negatives.size(1)
             self._weights = torch.cat([torch.full((p,), 0.5 / p), torch.full((q,), 0.5 / q)]).to(z.dtype)
             labels = torch.cat([torch.ones(p), torch.zeros(q)]).to(z.dtype)
-            losses = F.binary_cross_entropy_with_logits(self._scores, labels, reduction="none")
+            losses = F.binary_cross_entropy_with_logits(self._outputs, labels, reduction="none")
             #: the objective's value without weight decay (in the autograd graph)
             self.loss = (self._weights * losses).sum()
             self._grad = flat_grad(self.loss, self.params, create_graph=True)
         model.train(was_training)
-        self.products = 0
 
     @property
     def gradient(self) -> Tensor:
         r""":math:`\nabla J(\theta)` without the weight-decay term, flattened."""
         return self._grad.detach()
 
-    def matvec(self, v: Tensor) -> Tensor:
-        """:math:`Hv` (or :math:`Gv`), flattened, weight decay included."""
-        self.products += 1
-        if self.kind == "exact":
-            hv = flat_grad_retain(self._grad, v, self.params)
-        else:
-            s = self._scores
-            u = torch.zeros_like(s, requires_grad=True)
-            jt_u = flat_grad((s * u).sum(), self.params, create_graph=True)
-            jv = torch.autograd.grad((jt_u * v).sum(), u, retain_graph=True)[0]
-            sig = torch.sigmoid(s.detach())
-            hv = flat_grad_retain_out(s, self._weights * sig * (1 - sig) * jv, self.params)
-        return hv + self.weight_decay * v
+    def _output_curvature(self, jv: Tensor) -> Tensor:
+        # binary cross-entropy: w_i sigma(s_i) (1 - sigma(s_i)) per scored pair
+        sig = torch.sigmoid(self._outputs.detach())
+        return self._weights * sig * (1 - sig) * jv
 
 
 def flat_grad_retain(grad: Tensor, v: Tensor, params: list[Tensor]) -> Tensor:

@@ -130,15 +130,9 @@ def load_classification_data(root: Any = None, split: str = "0.8/0.2", seed: int
 
     params = {"n_samples": n_samples, "n_features": n_features,
               "n_informative": n_informative, "n_classes": n_classes}
-    for part in filter(None, spec.split(",")):
-        key, _, value = part.partition("=")
-        if key.strip() == "normalize":
-            normalize = value.strip().lower() in ("", "1", "true")
-            continue
-        if key.strip() not in params:
-            raise GraphForgetError(f"unknown classification parameter {key!r}; known: "
-                                   f"{sorted(params) + ['normalize']}")
-        params[key.strip()] = int(value)
+    options = _parse_options(spec, tuple(params))
+    normalize = options.pop("normalize", normalize)
+    params.update(options)
     params["n_informative"] = min(params["n_informative"], params["n_features"])
     x, y = make_classification(**params, n_redundant=0, random_state=seed)
     return tabular_data(x, y, split, seed, params["n_classes"], normalize)
@@ -215,27 +209,34 @@ def _mnist_3v8(root: Any = None, split: str = "public", seed: int = 0, **kwargs:
     return load_mnist_data(root, split, seed, classes=(3, 8), **kwargs)
 
 
-def _with_options(loader: Any, *options: str) -> Any:
-    """``loader`` taking its ``options`` (and ``normalize``) from the name's ``:spec``
-    (``normalize`` is a flag; the others take integers)."""
+def _parse_options(spec: str, options: tuple[str, ...]) -> dict[str, Any]:
+    """The ``key=value,...`` options after a dataset name: ``normalize`` (a flag, or 0/1)
+    and the integer ``options``; anything else is an error."""
     allowed = ("normalize", *options)
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, _, value = part.partition("=")
+        key = key.strip().replace("-", "_")
+        if key not in allowed:
+            raise GraphForgetError(f"unknown dataset option {key!r} in {spec!r}; known: {', '.join(allowed)}")
+        if key == "normalize":
+            flag = value.strip().lower()
+            if flag not in ("", "1", "true", "0", "false"):
+                raise GraphForgetError(f"normalize takes no value or 0/1, got {value!r}")
+            out[key] = flag in ("", "1", "true")
+        else:
+            try:
+                out[key] = int(value)
+            except ValueError:
+                raise GraphForgetError(f"dataset option {key} takes an integer, got {value!r}") from None
+    return out
+
+
+def _with_options(loader: Any, *options: str) -> Any:
+    """``loader`` taking its ``options`` (and ``normalize``) from the name's ``:spec``."""
 
     def load(root: Any = None, split: str = "public", seed: int = 0, spec: str = "", **kwargs: Any) -> Data:
-        for part in filter(None, (p.strip() for p in spec.split(","))):
-            key, eq, value = part.partition("=")
-            key = key.strip().replace("-", "_")
-            if key not in allowed:
-                raise GraphForgetError(f"unknown dataset option {key!r} in {spec!r}; known: {', '.join(allowed)}")
-            if key == "normalize":
-                flag = value.strip().lower()
-                if flag not in ("", "1", "true", "0", "false"):
-                    raise GraphForgetError(f"normalize takes no value or 0/1, got {value!r}")
-                kwargs[key] = flag in ("", "1", "true")
-            else:
-                try:
-                    kwargs[key] = int(value)
-                except ValueError:
-                    raise GraphForgetError(f"dataset option {key} takes an integer, got {value!r}") from None
+        kwargs.update(_parse_options(spec, options))
         return loader(root, split, seed, **kwargs)
 
     load.__doc__ = loader.__doc__
