@@ -90,7 +90,9 @@ def reproduce(table: str, quick: bool = False, executor: str = "serial", out: st
     plot_paths = make_plots(results, out_dir / "plots", stem, config.name) if plots else []
     rel_plots = [os.path.relpath(p, out_dir) for p in plot_paths]
     command = command or f"graphforget reproduce {config.name}" + (" --quick" if quick else "")
-    text = MARKER.format(name=stem) + "\n" + render_markdown(config, results, command, quick, rel_plots, wall, cached)
+    provenance = CellCache(cache_dir).provenance([job.key for job in jobs])
+    text = MARKER.format(name=stem) + "\n" + render_markdown(config, results, command, quick, rel_plots, wall, cached,
+                                                             provenance)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / f"{stem}.md"
     md.write_text(text)

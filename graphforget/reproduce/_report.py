@@ -215,7 +215,7 @@ def _cite(c: dict[str, Any]) -> str:
 
 def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]]], command: str,
                     quick: bool, plots: list[str] | None = None, wall_seconds: float | None = None,
-                    cached: int = 0) -> str:
+                    cached: int = 0, provenance: dict[str, Any] | None = None) -> str:
     """The results page of one table: protocol, ours beside the paper's with a verdict
     per cell, per-cell details, partition statistics, plots and the machine."""
     p = config.protocol
@@ -223,6 +223,12 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
     if wall_seconds is not None:
         lines += [f"Wall time of this invocation: {wall_seconds:.1f} s; {cached} of {len(results)} cells came "
                   f"from the cache of finished cells (their own timings are kept in the records).", ""]
+    if provenance and provenance.get("first"):
+        text = f"Cells finished between {provenance['first']} and {provenance['last']} UTC (cache timestamps)"
+        if provenance.get("timed"):
+            text += (f"; the {provenance['timed']} cells whose wall time the cache records took "
+                     f"{provenance['seconds']:.1f} s in all")
+        lines += [text + ".", ""]
     lines += [f"Paper: {_cite(config.citation)}" + (f" — <{config.citation['url']}>" if config.citation.get("url") else ""), ""]
     proto = (f"Protocol: task `{p['task']}`, datasets {', '.join(p['datasets'])}, split "
              f"`{p.get('split') or 'default'}`, backbone `{p.get('model') or 'task default'}`, request "

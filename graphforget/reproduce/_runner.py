@@ -72,10 +72,34 @@ class CellCache:
             return None  # a half-written file from a killed run: recompute the cell
         return entry.get("record") if entry.get("key") == key else None
 
-    def put(self, job: Job, record: dict[str, Any]) -> None:
+    def provenance(self, keys: list[str]) -> dict[str, Any]:
+        """When and how long the cached cells ``keys`` ran: ``first`` and ``last`` finish
+        times (ISO, UTC), ``seconds`` (their summed wall time) over the ``timed`` cells
+        whose entry records it (older entries kept only the finish time)."""
+        finished, seconds, timed = [], 0.0, 0
+        for key in keys:
+            try:
+                with open(self.path(key)) as f:
+                    entry = json.load(f)
+            except (OSError, json.JSONDecodeError):
+                continue
+            if entry.get("key") != key:
+                continue
+            if entry.get("finished"):
+                finished.append(str(entry["finished"]))
+            if entry.get("seconds") is not None:
+                seconds += float(entry["seconds"])
+                timed += 1
+        return {"first": min(finished, default=None), "last": max(finished, default=None),
+                "seconds": seconds, "timed": timed}
+
+    def put(self, job: Job, record: dict[str, Any], seconds: float | None = None) -> None:
+        """Stores ``record`` atomically with its finish time (UTC) and, if given, the
+        cell's wall time in ``seconds``."""
         self.directory.mkdir(parents=True, exist_ok=True)
         entry = {"key": job.key, "kind": job.kind, "label": job.label, "spec": job.spec,
-                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "record": record}
+                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "seconds": seconds,
+                 "record": record}
         fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(entry, f, default=str)
@@ -272,8 +296,10 @@ def run_partition_stats(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- running -----------------------------------------------------------------------------
-def _job_call(kind: str, spec: dict[str, Any], root: str | None) -> dict[str, Any]:
-    return _run_job(kind, spec, root)
+def _job_call(kind: str, spec: dict[str, Any], root: str | None) -> tuple[dict[str, Any], float]:
+    start = time.perf_counter()
+    record = _run_job(kind, spec, root)
+    return record, time.perf_counter() - start
 
 
 def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: str = "serial",
@@ -303,9 +329,9 @@ def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: str =
         try:
             for start in range(0, len(todo), width):
                 part = todo[start:start + width]
-                records = ex.map(_job_call, [(j.kind, j.spec, root or _root(j.spec)) for j in part])
-                for job, record in zip(part, records, strict=True):
-                    cache.put(job, record)
+                outs = ex.map(_job_call, [(j.kind, j.spec, root or _root(j.spec)) for j in part])
+                for job, (record, seconds) in zip(part, outs, strict=True):
+                    cache.put(job, record, seconds)
                     results[job.key] = record
                 if progress:
                     progress(cached + start + len(part), len(jobs), cached)

@@ -234,6 +234,13 @@ def test_end_to_end_cli(tmp_path, capsys):
     assert "50.00 ± 60.00" in gif_row and "| within |" in gif_row and "Table 1" in gif_row
     assert "(source: abstract)" in md  # the speed-up number came from an abstract
     assert "Machine:" in md and "torch " in md and "## Partition statistics" in md
+    assert "0 of 6 cells came from the cache" in md
+    timing = next(ln for ln in md.splitlines() if ln.startswith("Cells finished between"))
+    assert "the 6 cells whose wall time the cache records took" in timing
+    # rendered again from the cache, the page keeps when and how long the cells ran
+    assert main(args) == 0
+    again = (tmp_path / "out" / "tiny.md").read_text()
+    assert "6 of 6 cells came from the cache" in again and timing in again.splitlines()
     for stem in ("tiny_time", "tiny_tradeoff", "tiny_partitions"):
         for ext in ("png", "svg"):
             assert (tmp_path / "out" / "plots" / f"{stem}.{ext}").stat().st_size > 0
