@@ -26,7 +26,7 @@ TABLES_ENV = "GRAPHFORGET_TABLES"
 
 TOP_KEYS = {"name", "title", "kind", "citation", "protocol", "reference", "quick",
             "estimated_minutes", "notes", "partition_study"}
-PROTOCOL_KEYS = {"task", "datasets", "split", "model", "request", "ratio", "seeds", "first_seed",
+PROTOCOL_KEYS = {"task", "datasets", "split", "model", "request", "ratio", "seeds", "dataset_seeds", "first_seed",
                  "params", "metric", "scale", "methods", "removals", "every", "batch"}
 QUICK_KEYS = {"description", "datasets", "split", "ratio", "seeds", "params", "methods",
               "method_params", "removals", "every", "batch", "partition_study"}
@@ -132,6 +132,8 @@ class TableConfig:
         for key in ("datasets", "split", "ratio", "seeds", "removals", "every", "batch"):
             if key in q:
                 out.protocol[key] = q[key]
+        if "seeds" in q:
+            out.protocol.pop("dataset_seeds", None)  # the quick protocol's seeds hold everywhere
         if "params" in q:
             out.protocol["params"] = {**out.protocol.get("params", {}), **q["params"]}
         if "methods" in q:
@@ -188,6 +190,14 @@ def _validate_protocol(p: Any, where: str, kind: str) -> dict[str, Any]:
     p.setdefault("scale", 1.0)
     _int(p["seeds"], f"{where}.seeds")
     _int(p["first_seed"], f"{where}.first_seed", minimum=0)
+    if "dataset_seeds" in p:  # fewer (or more) seeds on some datasets, e.g. an expensive one
+        ds = p["dataset_seeds"]
+        if not isinstance(ds, dict) or not ds:
+            raise _err(f"{where}.dataset_seeds", f"expected a mapping of dataset -> seeds, got {ds!r}")
+        for name, n in ds.items():
+            if name not in p["datasets"]:
+                raise _err(f"{where}.dataset_seeds", f"{name!r} is not one of the protocol's datasets")
+            _int(n, f"{where}.dataset_seeds.{name}")
     _number(p["scale"], f"{where}.scale", positive=True)
     if not isinstance(p["params"], dict):
         raise _err(f"{where}.params", f"expected a mapping, got {p['params']!r}")

@@ -126,7 +126,6 @@ def plan(config: TableConfig, root: str | None = None) -> list[Job]:
     from graphforget.bench.runner import CellSpec, validate_spec
 
     p = config.protocol
-    seeds = range(int(p["first_seed"]), int(p["first_seed"]) + int(p["seeds"]))
     jobs: list[Job] = []
     for entry in config.methods:
         cls = _method_class(p["task"], entry.method)
@@ -146,7 +145,8 @@ def plan(config: TableConfig, root: str | None = None) -> list[Job]:
             model = default_model_for(cls, resolve_task(p["task"]))
         request = entry.request or p["request"]
         for dataset in p["datasets"]:
-            for seed in seeds:
+            n_seeds = int(p.get("dataset_seeds", {}).get(dataset, p["seeds"]))
+            for seed in range(int(p["first_seed"]), int(p["first_seed"]) + n_seeds):
                 if config.kind == "cells":
                     spec = CellSpec(method=entry.method, dataset=dataset, model=model, request=request,
                                     ratio=float(entry.ratio or p["ratio"]), seed=seed, task=p["task"],

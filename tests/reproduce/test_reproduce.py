@@ -212,6 +212,25 @@ def test_killed_run_resumes_from_cache(tmp_path, monkeypatch):
     assert calls == [jobs[0].key]
 
 
+def test_dataset_seeds_override_per_dataset(tmp_path):
+    cfg = tiny_config()
+    cfg["protocol"].update(datasets=[DATASET, "karate"], seeds=3, dataset_seeds={"karate": 1})
+    write(tmp_path, cfg)
+    config = load_table("tiny", str(tmp_path))
+    jobs = [j for j in plan(config) if j.kind == "cell"]
+    per = {d: sorted({j.seed for j in jobs if j.dataset == d}) for d in (DATASET, "karate")}
+    assert per == {DATASET: [0, 1, 2], "karate": [0]}
+    # the quick protocol's seed count holds on every dataset
+    cfg["quick"]["seeds"] = 2
+    write(tmp_path, cfg)
+    quick = load_table("tiny", str(tmp_path)).effective(True)
+    assert "dataset_seeds" not in quick.protocol
+    cfg["protocol"]["dataset_seeds"] = {"cs": 2}
+    write(tmp_path, cfg)
+    with pytest.raises(GraphForgetError, match="'cs' is not one of the protocol's datasets"):
+        load_table("tiny", str(tmp_path))
+
+
 def test_cache_key_tracks_the_spec():
     spec = {"method": "gif", "seed": 0, "params": {"epochs": 10}}
     assert _runner.cell_key("cell", spec) == _runner.cell_key("cell", dict(reversed(list(spec.items()))))
