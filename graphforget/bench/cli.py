@@ -128,7 +128,7 @@ def _console(stderr: bool = False) -> Any:
 def _print_table(records: Sequence[dict[str, Any]], title: str, include_original: bool = False) -> None:
     from rich.table import Table
 
-    from graphforget.bench.runner import _fmt, summarize
+    from graphforget.bench.runner import _fmt, _fmt_distance, summarize
 
     table = Table(title=title)
     for col in ("method", "request", "utility orig.", "utility unlearned", "utility retrain",
@@ -146,12 +146,13 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
             table.add_row("original (no unlearning)", r["request"], _fmt((r["utility_original"], 0)),
                           _fmt((r["utility_original"], 0)), _fmt((r["utility_retrain"], 0)),
                           "0", _fmt((r["retrain_seconds"], 0), 3), "-",
-                          _fmt((r["distance_original_to_retrain"], 0), 3))
+                          _fmt_distance({**r, "distance_original_to_retrain": (r["distance_original_to_retrain"], 0)},
+                                        "distance_original_to_retrain"))
     for r in rows:
         table.add_row(r["method"], r["request"], _fmt(r["utility_original"]),
                       _fmt(r["utility_unlearned"]), _fmt(r["utility_retrain"]),
                       _fmt(r["unlearn_seconds"], 3), _fmt(r["retrain_seconds"], 3),
-                      _fmt(r["speedup"], 3), _fmt(r["distance_to_retrain"], 3))
+                      _fmt(r["speedup"], 3), _fmt_distance(r))
     _console().print(table)
 
 

@@ -31,6 +31,7 @@ RECORD_FIELDS = (
     "method", "dataset", "model", "request", "ratio", "seed", "utility_metric",
     "utility_original", "utility_unlearned", "utility_retrain", "unlearn_seconds",
     "retrain_seconds", "speedup", "distance_to_retrain", "distance_original_to_retrain",
+    "distance_kind",
 )
 
 
@@ -154,12 +155,23 @@ def _build(spec: CellSpec) -> Any:
     return make_method(cls, **params)
 
 
-def _distance(a: Any, b: Any, task: Any) -> float:
-    va, vb = a.parameter_vector(), b.parameter_vector()
-    if va is not None and vb is not None and va.shape == vb.shape:
-        return parameter_distance(va, vb)
-    mask = task.distance_mask(b)
-    return output_kl(b.predict_logits(), a.predict_logits(), mask)
+def _distances(unlearner: Any, reference: Any, original_params: Any, original_logits: Any,
+               task: Any) -> dict[str, Any]:
+    """``distance_to_retrain`` (unlearned vs retrained) and ``distance_original_to_retrain``
+    in one unit, named by ``distance_kind``: ``parameter_l2`` when the three models share
+    one parameter layout, else ``output_kl`` (KL from the retrained model's outputs on the
+    task's evaluation nodes/items), e.g. for GNNDelete, whose deletion operators add
+    parameters."""
+    vu, vr = unlearner.parameter_vector(), reference.parameter_vector()
+    if vu is not None and vr is not None and original_params is not None \
+            and vu.shape == vr.shape == original_params.shape:
+        return {"distance_kind": "parameter_l2", "distance_to_retrain": parameter_distance(vu, vr),
+                "distance_original_to_retrain": parameter_distance(original_params, vr)}
+    mask = task.distance_mask(reference)
+    ref_logits = reference.predict_logits()
+    return {"distance_kind": "output_kl",
+            "distance_to_retrain": output_kl(ref_logits, unlearner.predict_logits(), mask),
+            "distance_original_to_retrain": output_kl(ref_logits, original_logits, mask)}
 
 
 def run_cell(spec: CellSpec) -> dict[str, Any]:
@@ -214,13 +226,7 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
         "retrain_seconds": retrain_cost.seconds,
     }
     record["speedup"] = retrain_cost.seconds / max(unlearn_cost.seconds, 1e-9)
-    record["distance_to_retrain"] = _distance(unlearner, reference, task)
-    ref_params = reference.parameter_vector()
-    if original_params is not None and ref_params is not None and original_params.shape == ref_params.shape:
-        record["distance_original_to_retrain"] = parameter_distance(original_params, ref_params)
-    else:
-        mask = task.distance_mask(reference)
-        record["distance_original_to_retrain"] = output_kl(reference.predict_logits(), original_logits, mask)
+    record.update(_distances(unlearner, reference, original_params, original_logits, task))
     record["task"] = task.name
     record["items_forgotten"] = len(request)
     record["fit_seconds"] = fit_cost.seconds
@@ -303,6 +309,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                                "utility_metric": recs[0]["utility_metric"]}
         for col in ("utility_original",) + SUMMARY_COLUMNS:
             row[col] = _mean_std([r.get(col) for r in recs])
+        kinds = sorted({r["distance_kind"] for r in recs if r.get("distance_kind")})
+        row["distance_kind"] = "/".join(kinds) or None
         rows.append(row)
     return rows
 
@@ -314,6 +322,12 @@ def _fmt(pair: tuple[float, float], digits: int = 4) -> str:
     if std == 0:
         return f"{mean:.{digits}g}"
     return f"{mean:.{digits}g} ± {std:.2g}"
+
+
+def _fmt_distance(row: dict[str, Any], key: str = "distance_to_retrain") -> str:
+    """A distance with its unit: output KL is marked ``(KL)``, parameter L2 left bare."""
+    text = _fmt(row[key], 3)
+    return text + " (KL)" if row.get("distance_kind") == "output_kl" else text
 
 
 def to_markdown(records: Sequence[dict[str, Any]], command: str | None = None) -> str:
@@ -335,7 +349,7 @@ def to_markdown(records: Sequence[dict[str, Any]], command: str | None = None) -
         lines.append("| " + " | ".join([
             r["method"], r["dataset"], r["model"], r["request"], _fmt(r["utility_original"]),
             _fmt(r["utility_unlearned"]), _fmt(r["utility_retrain"]), _fmt(r["unlearn_seconds"], 3),
-            _fmt(r["retrain_seconds"], 3), _fmt(r["speedup"], 3), _fmt(r["distance_to_retrain"], 3),
+            _fmt(r["retrain_seconds"], 3), _fmt(r["speedup"], 3), _fmt_distance(r),
         ]) + " |")
     return "\n".join(lines) + "\n"
 

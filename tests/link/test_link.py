@@ -159,3 +159,7 @@ def test_bench_cli_link_task(tmp_path):
         assert 0 <= r["df_auc_unlearned"] <= 1 and 0 <= r["df_auc_retrain"] <= 1
     # retrain is the exact reference: its Df equals the reference's
     assert records[0]["df_auc_unlearned"] == records[0]["df_auc_retrain"]
+    # GNNDelete adds deletion operators, so both of its distances are output KLs (one unit)
+    assert records[0]["distance_kind"] == "parameter_l2" and records[0]["distance_to_retrain"] == 0
+    assert records[1]["distance_kind"] == "output_kl"
+    assert records[1]["distance_original_to_retrain"] > 0 and records[1]["distance_to_retrain"] >= 0
