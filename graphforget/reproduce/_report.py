@@ -125,7 +125,12 @@ def compare(config: TableConfig, results: list[tuple[Job, dict[str, Any]]]) -> l
         referenced.add((ref.method, ref.dataset))
         rows.append(_compare_one(config, ref, results, scale))
     main = config.protocol["metric"]
-    for label, dataset in sorted(ran - referenced, key=lambda k: ([m.name for m in config.methods].index(k[0]), k[1])):
+    labels, datasets = [m.name for m in config.methods], list(config.protocol["datasets"])
+
+    def order(k: tuple[str, str]) -> tuple[int, int, str]:  # the protocol's method, then dataset, order
+        return (labels.index(k[0]), datasets.index(k[1]) if k[1] in datasets else len(datasets), k[1])
+
+    for label, dataset in sorted(ran - referenced, key=order):
         fake = Reference(method=label, dataset=dataset, metric=main, mean=None)
         rows.append(_compare_one(config, fake, results, scale))
     return rows
