@@ -26,7 +26,7 @@ import os
 import pickle
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from graphforget._registry import normalize, resolve
@@ -51,6 +51,14 @@ class Executor(abc.ABC):
             shared: Any = None) -> list[Any]:
         """``[fn(*job) for job in jobs]`` (``fn(shared, *job)`` when ``shared`` is given),
         in ``jobs`` order."""
+
+    def as_completed(self, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]
+                     ) -> Iterator[tuple[int, Any]]:
+        """Yields ``(i, fn(*jobs[i]))`` as each job finishes (any order), so that a caller
+        can keep every result the moment it exists. Pooled executors keep every worker
+        busy until the jobs run out; the default runs :meth:`map` one job at a time."""
+        for i, args in enumerate(jobs):
+            yield i, self.map(fn, [args])[0]
 
     def close(self) -> None:  # noqa: B027 - optional hook; only pooled executors hold workers
         """Releases workers (nothing to release for the serial executor)."""
@@ -148,6 +156,19 @@ class ProcessExecutor(Executor):
         finally:
             os.remove(path)
 
+    def as_completed(self, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]
+                     ) -> Iterator[tuple[int, Any]]:
+        from concurrent.futures import as_completed
+
+        pool = self._ensure_pool()
+        futures = {pool.submit(fn, *args): i for i, args in enumerate(jobs)}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            for future in futures:
+                future.cancel()  # a failed or abandoned run leaves no queued job behind
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -197,6 +218,20 @@ class RayExecutor(Executor):
             # wrapped in a list so Ray passes the reference itself, resolved in the task
             refs = [remote.remote(self.threads, fn, True, [shared_ref], *args) for args in jobs]
         return ray.get(refs)
+
+    def as_completed(self, fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]]
+                     ) -> Iterator[tuple[int, Any]]:
+        ray = self._ray
+        remote = ray.remote(num_cpus=self.num_cpus)(_ray_task)
+        pending = {remote.remote(self.threads, fn, False, None, *args): i for i, args in enumerate(jobs)}
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    yield pending.pop(ref), ray.get(ref)
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
 
 
 def _ray_task(threads: int, fn: Callable[..., Any], has_shared: bool, shared_box: Any,

@@ -304,12 +304,12 @@ def _job_call(kind: str, spec: dict[str, Any], root: str | None) -> tuple[dict[s
 
 def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: str = "serial",
               root: str | None = None, progress: Callable[[int, int, int], None] | None = None,
-              jobs: list[Job] | None = None, chunk: int | None = None) -> list[tuple[Job, dict[str, Any]]]:
+              jobs: list[Job] | None = None) -> list[tuple[Job, dict[str, Any]]]:
     """Runs every job of ``config`` not already in the cache; returns ``(job, record)``
-    pairs in plan order. ``progress(done, total, cached)`` is called after each chunk.
+    pairs in plan order. ``progress(done, total, cached)`` is called after each job.
 
-    Jobs run in chunks (one job at a time for ``serial``, ``chunk`` or the executor's
-    width otherwise) and each chunk's records are cached as soon as it returns."""
+    Each job's record is cached the moment it finishes (pooled executors keep every
+    worker busy, in any order), so an interrupted run loses only the jobs in flight."""
     from graphforget.executor import make_executor
 
     jobs = plan(config, root) if jobs is None else jobs
@@ -325,16 +325,13 @@ def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: str =
         progress(cached, len(jobs), cached)
     if todo:
         ex = make_executor(executor)
-        width = chunk or (1 if ex.name == "serial" else max(2, int(getattr(ex, "workers", 2))))
         try:
-            for start in range(0, len(todo), width):
-                part = todo[start:start + width]
-                outs = ex.map(_job_call, [(j.kind, j.spec, root or _root(j.spec)) for j in part])
-                for job, (record, seconds) in zip(part, outs, strict=True):
-                    cache.put(job, record, seconds)
-                    results[job.key] = record
+            args = [(j.kind, j.spec, root or _root(j.spec)) for j in todo]
+            for done, (i, (record, seconds)) in enumerate(ex.as_completed(_job_call, args), start=1):
+                cache.put(todo[i], record, seconds)
+                results[todo[i].key] = record
                 if progress:
-                    progress(cached + start + len(part), len(jobs), cached)
+                    progress(cached + done, len(jobs), cached)
         finally:
             ex.close()
     return [(job, results[job.key]) for job in jobs]

@@ -212,6 +212,17 @@ def test_killed_run_resumes_from_cache(tmp_path, monkeypatch):
     assert calls == [jobs[0].key]
 
 
+def test_process_executor_matches_serial(tmp_path):
+    write(tmp_path, tiny_config())
+    config = load_table("tiny", str(tmp_path))
+    serial = run_table(config, tmp_path / "serial")
+    pooled = run_table(config, tmp_path / "pooled", executor="process")
+    assert [j.key for j, _ in pooled] == [j.key for j, _ in serial]  # plan order, whatever finished first
+    for (_, a), (_, b) in zip(serial, pooled, strict=True):
+        assert a["utility_unlearned"] == b["utility_unlearned"] and a["utility_retrain"] == b["utility_retrain"]
+    assert len(list((tmp_path / "pooled").glob("*.json"))) == len(serial)
+
+
 def test_dataset_seeds_override_per_dataset(tmp_path):
     cfg = tiny_config()
     cfg["protocol"].update(datasets=[DATASET, "karate"], seeds=3, dataset_seeds={"karate": 1})
