@@ -34,3 +34,9 @@ def test_process_as_completed_returns_every_job_once():
         assert ex.map(operator.add, [(1, 2)]) == [3]
     finally:
         ex.close()
+
+
+def test_ray_as_completed_returns_every_job_once():
+    pytest.importorskip("ray")
+    ex = make_executor("ray")
+    assert dict(ex.as_completed(operator.mul, [(i, 2) for i in range(5)])) == {i: 2 * i for i in range(5)}
