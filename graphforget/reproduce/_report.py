@@ -166,6 +166,7 @@ def _compare_one(config: TableConfig, ref: Reference, results: list[tuple[Job, d
         values = [v * s for v in (_value(r, ref.metric) for r in ours.values()) if v is not None]
         hib = ref.higher_is_better if ref.higher_is_better is not None else direction(ref.metric, utility_metric)
     mean, std, n = _mean_std(values)
+    std = std if n > 1 else None  # one seed has no spread: shown bare, not as ± 0
     return {"method": ref.method, "dataset": ref.dataset, "metric": what, "mean": mean, "std": std,
             "n": n, "paper": ref.mean, "paper_std": ref.std, "tolerance": ref.tolerance,
             "higher_is_better": hib, "citation": ref.citation, "note": ref.note,
