@@ -146,13 +146,13 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
             table.add_row("original (no unlearning)", r["request"], _fmt((r["utility_original"], 0)),
                           _fmt((r["utility_original"], 0)), _fmt((r["utility_retrain"], 0)),
                           "0", _fmt((r["retrain_seconds"], 0), 3), "-",
-                          _fmt_distance({**r, "distance_original_to_retrain": (r["distance_original_to_retrain"], 0)},
-                                        "distance_original_to_retrain"))
+                          _fmt_distance((r["distance_original_to_retrain"], 0), r.get("distance_kind")))
     for r in rows:
         table.add_row(r["method"], r["request"], _fmt(r["utility_original"]),
                       _fmt(r["utility_unlearned"]), _fmt(r["utility_retrain"]),
                       _fmt(r["unlearn_seconds"], 3), _fmt(r["retrain_seconds"], 3),
-                      _fmt(r["speedup"], 3), _fmt_distance(r))
+                      _fmt(r["speedup"], 3),
+                      _fmt_distance(r["distance_to_retrain"], r["distance_kind"]))
     _console().print(table)
 
 

@@ -324,10 +324,10 @@ def _fmt(pair: tuple[float, float], digits: int = 4) -> str:
     return f"{mean:.{digits}g} ± {std:.2g}"
 
 
-def _fmt_distance(row: dict[str, Any], key: str = "distance_to_retrain") -> str:
+def _fmt_distance(pair: tuple[float, float], kind: str | None) -> str:
     """A distance with its unit: output KL is marked ``(KL)``, parameter L2 left bare."""
-    text = _fmt(row[key], 3)
-    return text + " (KL)" if row.get("distance_kind") == "output_kl" else text
+    text = _fmt(pair, 3)
+    return text + " (KL)" if kind == "output_kl" else text
 
 
 def to_markdown(records: Sequence[dict[str, Any]], command: str | None = None) -> str:
@@ -349,7 +349,8 @@ def to_markdown(records: Sequence[dict[str, Any]], command: str | None = None) -
         lines.append("| " + " | ".join([
             r["method"], r["dataset"], r["model"], r["request"], _fmt(r["utility_original"]),
             _fmt(r["utility_unlearned"]), _fmt(r["utility_retrain"]), _fmt(r["unlearn_seconds"], 3),
-            _fmt(r["retrain_seconds"], 3), _fmt(r["speedup"], 3), _fmt_distance(r),
+            _fmt(r["retrain_seconds"], 3), _fmt(r["speedup"], 3),
+            _fmt_distance(r["distance_to_retrain"], r["distance_kind"]),
         ]) + " |")
     return "\n".join(lines) + "\n"
 

@@ -145,6 +145,13 @@ class TableConfig:
             out.partition_study = {**out.partition_study, **q["partition_study"]}
         return out
 
+    def seeds_for(self, dataset: str) -> range:
+        """The seeds run on ``dataset``: ``first_seed`` on, ``dataset_seeds[dataset]`` of
+        them where given, else ``seeds``."""
+        p = self.protocol
+        n = int(p.get("dataset_seeds", {}).get(dataset, p["seeds"]))
+        return range(int(p["first_seed"]), int(p["first_seed"]) + n)
+
     def reference_for(self, method: str, dataset: str) -> list[Reference]:
         return [r for r in self.references if r.method == method and r.dataset == dataset]
 

@@ -244,8 +244,9 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
     else:
         proto += f", {p['removals']} removals in requests of {p.get('batch', 1)}, evaluated every {p['every']}"
     proto += f", seeds {p['first_seed']}..{p['first_seed'] + p['seeds'] - 1}"
-    for name, n in p.get("dataset_seeds", {}).items():
-        proto += f" ({name}: seeds {p['first_seed']}..{p['first_seed'] + int(n) - 1})"
+    for name in p.get("dataset_seeds", {}):
+        seeds = config.seeds_for(name)
+        proto += f" ({name}: seeds {seeds[0]}..{seeds[-1]})"
     if p.get("params"):
         proto += f", params `{p['params']}`"
     lines += [proto + ".", ""]

@@ -61,30 +61,25 @@ class CellCache:
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.json"
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        path = self.path(key)
-        if not path.is_file():
-            return None
+    def _entry(self, key: str) -> dict[str, Any] | None:
+        """The whole cache entry of ``key``, or None (missing, half-written or foreign)."""
         try:
-            with open(path) as f:
+            with open(self.path(key)) as f:
                 entry = json.load(f)
         except (OSError, json.JSONDecodeError):
             return None  # a half-written file from a killed run: recompute the cell
-        return entry.get("record") if entry.get("key") == key else None
+        return entry if entry.get("key") == key else None
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        entry = self._entry(key)
+        return None if entry is None else entry.get("record")
 
     def provenance(self, keys: list[str]) -> dict[str, Any]:
         """When and how long the cached cells ``keys`` ran: ``first`` and ``last`` finish
         times (ISO, UTC), ``seconds`` (their summed wall time) over the ``timed`` cells
         whose entry records it (older entries kept only the finish time)."""
         finished, seconds, timed = [], 0.0, 0
-        for key in keys:
-            try:
-                with open(self.path(key)) as f:
-                    entry = json.load(f)
-            except (OSError, json.JSONDecodeError):
-                continue
-            if entry.get("key") != key:
-                continue
+        for entry in filter(None, map(self._entry, keys)):
             if entry.get("finished"):
                 finished.append(str(entry["finished"]))
             if entry.get("seconds") is not None:
@@ -145,8 +140,7 @@ def plan(config: TableConfig, root: str | None = None) -> list[Job]:
             model = default_model_for(cls, resolve_task(p["task"]))
         request = entry.request or p["request"]
         for dataset in p["datasets"]:
-            n_seeds = int(p.get("dataset_seeds", {}).get(dataset, p["seeds"]))
-            for seed in range(int(p["first_seed"]), int(p["first_seed"]) + n_seeds):
+            for seed in config.seeds_for(dataset):
                 if config.kind == "cells":
                     spec = CellSpec(method=entry.method, dataset=dataset, model=model, request=request,
                                     ratio=float(entry.ratio or p["ratio"]), seed=seed, task=p["task"],
