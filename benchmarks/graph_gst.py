@@ -14,7 +14,7 @@ random node removed from each of 90% of the training graphs, one request at a ti
 ``graph`` removes whole training graphs one at a time (Guo et al.-style removal).
 
 GST hyper-parameters default to the official per-dataset settings
-(:data:`graphforget.approx.gst.PAN_PRESETS`); ``--lam``/``--sigma``/``--walk`` override.
+(:data:`graphforget.certified.gst.PAN_PRESETS`); ``--lam``/``--sigma``/``--walk`` override.
 
 Usage: python benchmarks/graph_gst.py [--datasets imdb-binary mutag proteins] [--gin-every 10]
 """
@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from graphforget.approx.gst import GST, PAN_PRESETS
+from graphforget.certified.gst import GST, PAN_PRESETS
 from graphforget.data import load_dataset
 from graphforget.graph import GraphNodeRequest, GraphRequest, GraphRetrain, sample_graph_features
 

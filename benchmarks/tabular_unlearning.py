@@ -36,7 +36,7 @@ from graphforget.general import (  # noqa: E402
     Sekhari,
     TabularRetrain,
 )
-from graphforget.general.kmeans import kmeans_loss  # noqa: E402
+from graphforget.exact.kmeans import kmeans_loss  # noqa: E402
 from graphforget.requests import SampleRequest  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"

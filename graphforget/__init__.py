@@ -1,5 +1,6 @@
 """graphforget: machine unlearning for PyTorch Geometric."""
 
+from graphforget import _moved
 from graphforget._registry import make_method, method_names, register_method, resolve_method
 from graphforget.data import load_dataset
 from graphforget.errors import (
@@ -18,8 +19,10 @@ from graphforget.requests import (
     NodeRequest,
     SampleRequest,
 )
-from graphforget.retrain import Retrain
 from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
+
+_moved.install()  # old import paths of moved methods keep working
+__getattr__ = _moved.lazy_exports(__name__, {"Retrain": "graphforget.exact.retrain"})
 
 __version__ = "0.1.0"
 

@@ -10,6 +10,7 @@ without a hand-kept list.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -53,9 +54,8 @@ def discover() -> None:
     if _discovered:
         return
     _discovered = True
-    import graphforget
-
-    for info in pkgutil.walk_packages(graphforget.__path__, prefix="graphforget."):
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    for info in pkgutil.walk_packages([package_dir], prefix="graphforget."):
         if info.name.startswith(_SKIP) or ".tests" in info.name:
             continue
         importlib.import_module(info.name)
@@ -86,6 +86,20 @@ def resolve_method(name: str | type) -> type:
         return _METHODS[key]
     listing = ", ".join(method_names())
     raise UnknownNameError(f"unknown method {name!r}; choose one of: {listing}")
+
+
+def reference_from_registry(unlearner: Any, name: str, **overrides: Any) -> Any:
+    """An unfitted instance of the method registered as ``name`` (a task's retrain
+    reference), built from the parameters it shares with ``unlearner``.
+
+    Base classes name their reference (``reference_method``) instead of importing it, so
+    no base module imports the methods built on it.
+    """
+    cls = resolve_method(name)
+    params = unlearner.get_params()
+    shared = {k: v for k, v in params.items() if k in cls.param_names()}
+    shared.update(overrides)
+    return cls(**shared)
 
 
 def make_method(name: str | type, **params: Any) -> Any:

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphforget._registry import reference_from_registry
 from graphforget.errors import (
     GraphForgetError,
     NotFittedError,
@@ -199,6 +200,7 @@ class Unlearner:
         noise_parameter: name of the ``__init__`` argument that scales the noise of a
             certified method (the conformance suite checks that it changes the model).
         supported_models: backbone names the method works with (``None`` = any).
+        reference_method: registered name of the exact reference :meth:`reference` builds.
     """
 
     method_name: ClassVar[str] = "unlearner"
@@ -207,6 +209,7 @@ class Unlearner:
     tasks: ClassVar[tuple[Task, ...]] = (Task.NODE,)
     noise_parameter: ClassVar[str | None] = None
     supported_models: ClassVar[tuple[str, ...] | None] = None
+    reference_method: ClassVar[str] = "retrain"
 
     # -- parameters (scikit-learn conventions) ---------------------------------
     @classmethod
@@ -353,7 +356,7 @@ class Unlearner:
         else:
             mask_t = mask
         pred = self.predict(data)
-        from graphforget.metrics import accuracy
+        from graphforget.metrics._utility import accuracy
 
         return accuracy(pred[mask_t], inf.y[mask_t])
 
@@ -367,12 +370,9 @@ class Unlearner:
 
     def reference(self) -> Unlearner:
         """An unfitted unlearner whose fit on the retained data is the exact reference
-        this method is compared with (``Retrain`` of the same backbone by default)."""
-        from graphforget.retrain import Retrain
-
-        params = self.get_params()
-        shared = {k: v for k, v in params.items() if k in Retrain.param_names()}
-        return Retrain(**shared)
+        this method is compared with: the method registered as :attr:`reference_method`
+        (the task's ``retrain``), built from the parameters the two share."""
+        return reference_from_registry(self, self.reference_method)
 
     # -- subclass hooks -----------------------------------------------------------
     def _fit(self, data: Data) -> None:

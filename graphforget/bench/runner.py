@@ -75,7 +75,7 @@ def _reference_key(reference: Any, spec: CellSpec, request: Any) -> tuple:
 def method_class(spec: CellSpec) -> type:
     """The class a cell runs: the registered method, or the task's own retrain class
     when ``retrain`` is asked for a task other than node classification."""
-    from graphforget.retrain import Retrain
+    from graphforget.exact.retrain import Retrain
 
     task = resolve_task(spec.task)
     cls = task.resolve_method(spec.method)  # the registered class, or the task's variant

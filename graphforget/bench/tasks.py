@@ -24,7 +24,8 @@ class BenchTask:
     Attributes:
         name: CLI name (``--task``).
         task: the :class:`~graphforget.Task` that methods must declare.
-        retrain_class: the task's retrain-from-scratch unlearner (for ``--method retrain``).
+        retrain_method: registered name of the task's retrain-from-scratch unlearner (for
+            ``--method retrain``); :attr:`retrain_class` resolves it.
         utility_metric: the ``utility_metric`` field of records.
         request_kinds: ``--request`` values.
         default_model / default_dataset: CLI defaults.
@@ -38,11 +39,18 @@ class BenchTask:
     default_dataset: ClassVar[str] = "synthetic"
     #: the exact reference of this task, used when ``--method retrain`` is asked for a
     #: task that :class:`~graphforget.Retrain` (node classification) does not serve.
-    retrain_class: ClassVar[type | None] = None
+    retrain_method: ClassVar[str | None] = None
     #: task-specific implementations of a method name registered for another task:
-    #: ``{"gradient-ascent": VisionGradientAscent}`` makes ``--method gradient-ascent``
+    #: ``{"gradient-ascent": "vision-gradient-ascent"}`` makes ``--method gradient-ascent``
     #: run that class on this task when the registered class does not serve it.
-    method_variants: ClassVar[dict[str, type]] = {}
+    method_variants: ClassVar[dict[str, str]] = {}
+
+    @property
+    def retrain_class(self) -> type | None:
+        """The class registered as :attr:`retrain_method` (``None`` when unset)."""
+        from graphforget._registry import resolve_method
+
+        return None if self.retrain_method is None else resolve_method(self.retrain_method)
 
     def resolve_method(self, name: str) -> type:
         """The class ``--method name`` runs on this task: a :attr:`method_variants` entry
@@ -58,9 +66,9 @@ class BenchTask:
         except UnknownNameError:
             if variant is None:
                 raise
-            return variant
+            return resolve_method(variant)
         if variant is not None and self.task not in getattr(cls, "tasks", ()):
-            return variant
+            return resolve_method(variant)
         return cls
 
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Any:

@@ -20,4 +20,3 @@ __all__ = [
 ]
 
 from graphforget.data import tabular as _tabular  # noqa: E402,F401  (registers tabular sets)
-from graphforget.graph import _dataset as _graph_datasets  # noqa: E402,F401  (registers TU sets)

@@ -29,6 +29,20 @@ class DatasetInfo:
 
 
 _DATASETS: dict[str, DatasetInfo] = {}
+# Modules outside this package that register datasets of their task (imported on the
+# first look-up, so that the data package never imports a task package at import time).
+_PROVIDERS = ("graphforget.graph._dataset",)
+_providers_loaded = False
+
+
+def _load_providers() -> None:
+    global _providers_loaded
+    if not _providers_loaded:
+        _providers_loaded = True
+        import importlib
+
+        for module in _PROVIDERS:
+            importlib.import_module(module)
 
 
 def register_dataset(name: str, loader: Callable[..., Data], task: str = "node",
@@ -41,6 +55,7 @@ def register_dataset(name: str, loader: Callable[..., Data], task: str = "node",
 
 
 def dataset_names(task: str | None = None) -> list[str]:
+    _load_providers()
     names = {info.name for info in _DATASETS.values() if task is None or info.task == task}
     return sorted(names)
 
@@ -221,6 +236,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
         raise UnknownNameError(f"dataset name must be a non-empty string, got {name!r}")
     base, _, spec = name.partition(":")
     key = normalize(base)
+    _load_providers()
     if key not in _DATASETS:
         raise UnknownNameError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names())}")
     info = _DATASETS[key]

@@ -59,7 +59,7 @@ from torch_geometric.utils import scatter
 from graphforget._registry import register_method
 from graphforget.errors import GraphForgetError
 from graphforget.exact._aggregators import Aggregator, register_aggregator
-from graphforget.exact._sharded import ShardedUnlearner, _build_backbone, _stage_seed
+from graphforget.exact.sharded import ShardedUnlearner, _build_backbone, _stage_seed
 from graphforget.executor import derive_seed
 from graphforget.partition import GUIDEPartitioner, induced_view
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest

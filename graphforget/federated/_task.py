@@ -7,7 +7,6 @@ from typing import Any
 from graphforget.bench.tasks import BenchTask, register_task
 from graphforget.errors import GraphForgetError
 from graphforget.federated._kg import TripleRequest, load_kg, sample_triples
-from graphforget.federated.fedlu import FederatedRetrain
 from graphforget.requests import ForgetRequest
 from graphforget.unlearner import Task, Unlearner
 
@@ -30,7 +29,7 @@ class KGTask(BenchTask):
     request_kinds = ("triple",)
     default_model = "transe"
     default_dataset = "fb15k-237"
-    retrain_class = FederatedRetrain
+    retrain_method = "fed-retrain"
 
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Any:
         return load_kg(dataset, root, split, seed)

@@ -1,6 +1,6 @@
 """Unlearning for non-graph (tabular) models: exact, certified and approximate methods.
 
-One module per method family; each registers its CLI name:
+The tabular task and its methods (each registers its CLI name):
 
 ========================  ===================  =============================================
 CLI name                  class                guarantee
@@ -19,25 +19,33 @@ CLI name                  class                guarantee
 ``feature-label``         FeatureLabel         approximate
 ========================  ===================  =============================================
 
-The ``tabular`` benchmark task lives in :mod:`graphforget.general.task`; datasets in
+The methods live in their families (``graphforget.exact.dare``, ``graphforget.certified.sekhari``,
+``graphforget.approx.pru``, ...) and are re-exported here on first use. This package holds
+the tabular task itself: the base unlearner, the linear models and the ``tabular``
+benchmark task (:mod:`graphforget.general.task`); datasets live in
 :mod:`graphforget.data.tabular`.
 """
 
+from graphforget._moved import lazy_exports
 from graphforget.general._base import TabularUnlearner
-from graphforget.general._linear import LinearUnlearner, TabularRetrain, fit_linear
-from graphforget.general.cao_yang import CaoYang
-from graphforget.general.certified_removal import CertifiedRemoval
-from graphforget.general.dare import DaRE
-from graphforget.general.deltagrad import DeltaGrad
-from graphforget.general.descent_to_delete import DescentToDelete
-from graphforget.general.feature_label import FeatureLabel, LabelRequest
-from graphforget.general.jackknife import InfinitesimalJackknife
-from graphforget.general.kmeans import DCKMeans, QKMeans
-from graphforget.general.pru import PRU
-from graphforget.general.sekhari import Sekhari
+from graphforget.general._linear import LinearUnlearner, fit_linear
 from graphforget.general.task import TabularTask
 
-__all__ = ["TabularUnlearner", "LinearUnlearner", "TabularRetrain", "fit_linear", "CaoYang",
-           "CertifiedRemoval", "DaRE", "DeltaGrad", "DescentToDelete", "FeatureLabel",
-           "LabelRequest", "InfinitesimalJackknife", "DCKMeans", "QKMeans", "PRU", "Sekhari",
-           "TabularTask"]
+_METHODS = {
+    "TabularRetrain": "graphforget.exact.retrain",
+    "CaoYang": "graphforget.exact.cao_yang",
+    "DaRE": "graphforget.exact.dare",
+    "DCKMeans": "graphforget.exact.dc_kmeans",
+    "QKMeans": "graphforget.exact.q_kmeans",
+    "CertifiedRemoval": "graphforget.certified.certified_removal",
+    "Sekhari": "graphforget.certified.sekhari",
+    "DescentToDelete": "graphforget.certified.descent_to_delete",
+    "InfinitesimalJackknife": "graphforget.approx.jackknife",
+    "DeltaGrad": "graphforget.approx.deltagrad",
+    "PRU": "graphforget.approx.pru",
+    "FeatureLabel": "graphforget.approx.feature_label",
+    "LabelRequest": "graphforget.approx.feature_label",
+}
+__getattr__ = lazy_exports(__name__, _METHODS)
+
+__all__ = ["TabularUnlearner", "LinearUnlearner", "fit_linear", "TabularTask", *_METHODS]

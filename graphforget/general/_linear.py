@@ -17,22 +17,20 @@ targets). :func:`fit_linear` minimises it by Newton's method to a gradient norm 
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphforget._registry import register_method
+from graphforget._registry import resolve_method
 from graphforget.errors import GraphForgetError
 from graphforget.general._base import TabularUnlearner, to_t
-from graphforget.requests import ForgetRequest
-from graphforget.unlearner import Guarantee, UnlearnReport
+from graphforget.unlearner import Unlearner
 
 __all__ = ["LOSSES", "signed_targets", "loss_derivs", "gradient", "hessian", "fit_linear",
-           "linear_logits", "LinearUnlearner", "TabularRetrain"]
+           "linear_logits", "LinearUnlearner"]
 
 LOSSES = ("logreg", "ridge")
 
@@ -167,8 +165,10 @@ class LinearUnlearner(TabularUnlearner):
         w = getattr(self, "W_", None)
         return None if w is None else torch.from_numpy(w.reshape(-1).copy())
 
-    def reference(self) -> TabularRetrain:
-        return TabularRetrain(model=self.model, lam=self.lam, seed=self.seed)
+    reference_method: ClassVar[str] = "tabular-retrain"
+
+    def reference(self) -> Unlearner:
+        return resolve_method(self.reference_method)(model=self.model, lam=self.lam, seed=self.seed)
 
     def _get_state(self) -> dict[str, Any]:
         return {"W": to_t(self.W_), "num_classes": int(self.num_classes_)}
@@ -176,32 +176,6 @@ class LinearUnlearner(TabularUnlearner):
     def _set_state(self, state: dict[str, Any]) -> None:
         self.W_ = state["W"].numpy().copy()
         self.num_classes_ = int(state["num_classes"])
-
-
-@register_method("tabular-retrain", "linear-retrain")
-class TabularRetrain(LinearUnlearner):
-    r"""Exact reference of the tabular task: the regularised linear model
-    (:func:`fit_linear`) retrained from scratch on the retained rows.
-
-    Newton's method from zero to a gradient norm of ``1e-10`` is deterministic, so
-    after a request the weights equal ``TabularRetrain(...).fit(retained)`` bit for bit.
-    """
-
-    guarantee = Guarantee.EXACT
-
-    def _fit(self, data: Data) -> None:
-        x, t = self._prepare(data)
-        self.W_ = fit_linear(x, t, self.lam, self.model)
-
-    def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
-        start = time.perf_counter()
-        x, t = self._prepare(retained)
-        self.W_ = fit_linear(x, t, self.lam, self.model)
-        report.breakdown["retrain"] = time.perf_counter() - start
-        report.affected["samples"] = len(request)
-
-    def reference(self) -> TabularRetrain:
-        return self.clone()
 
 
 def as_float64(t: Tensor | np.ndarray) -> np.ndarray:

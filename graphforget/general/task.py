@@ -8,7 +8,6 @@ from typing import Any
 from torch_geometric.data import Data
 
 from graphforget.bench.tasks import BenchTask, register_task
-from graphforget.general._linear import TabularRetrain
 from graphforget.requests import ForgetRequest, sample_samples
 from graphforget.unlearner import Task, Unlearner
 
@@ -33,7 +32,7 @@ class TabularTask(BenchTask):
     request_kinds = ("sample",)
     default_model = "logreg"
     default_dataset = "digits"
-    retrain_class = TabularRetrain
+    retrain_method = "tabular-retrain"
 
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Data:
         return _load(dataset, root, split, seed)

@@ -288,7 +288,7 @@ def load_tu_dataset(name: str, root: str | os.PathLike | None = None, split: str
     from torch_geometric.datasets import TUDataset
 
     from graphforget._registry import normalize
-    from graphforget.data import dataset_dir
+    from graphforget.data._root import dataset_dir
 
     by_key = {normalize(k): v for k, v in TU_DATASETS.items()}
     tu = by_key.get(normalize(name))
@@ -339,7 +339,7 @@ def _tu_loader(key: str) -> Any:
 
 
 def _register() -> None:
-    from graphforget.data import register_dataset
+    from graphforget.data._datasets import register_dataset
 
     sizes = {"mutag": "188 molecules, 2 classes", "proteins": "1,113 proteins, 2 classes",
              "imdb-binary": "1,000 ego-networks, 2 classes", "imdb-multi": "1,500 ego-networks, 3 classes"}

@@ -8,7 +8,6 @@ from typing import Any
 from graphforget.bench.tasks import BenchTask, register_task
 from graphforget.graph._dataset import GraphDataset
 from graphforget.graph._requests import sample_graph_request
-from graphforget.graph._unlearner import GraphRetrain
 from graphforget.requests import ForgetRequest
 from graphforget.unlearner import Task, Unlearner
 
@@ -41,7 +40,7 @@ class GraphTask(BenchTask):
     request_kinds = ("graph", "graph-node", "graph-feature")
     default_model = "gin"
     default_dataset = "mutag"
-    retrain_class = GraphRetrain
+    retrain_method = "graph-retrain"
 
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> GraphDataset:
         return _load(dataset, root, split, seed)

@@ -2,22 +2,16 @@ r"""Unlearners of the graph-classification task: the shared base and :class:`Gra
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from graphforget._registry import register_method
 from graphforget.errors import GraphForgetError
 from graphforget.graph._dataset import GraphDataset
-from graphforget.graph._requests import GraphFeatureRequest, GraphNodeRequest, GraphRequest
-from graphforget.requests import ForgetRequest
-from graphforget.training import seeded
-from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
+from graphforget.unlearner import Task, Unlearner
 
-__all__ = ["GraphUnlearner", "GraphClassifier", "GraphRetrain", "pool_graphs"]
+__all__ = ["GraphUnlearner", "GraphClassifier", "pool_graphs"]
 
 
 class GraphUnlearner(Unlearner):
@@ -106,112 +100,3 @@ class GraphClassifier(torch.nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, batch: Tensor, keep: Tensor, num_graphs: int) -> Tensor:
         h = self.encoder(x, edge_index)
         return self.head(pool_graphs(h, batch, keep, num_graphs, self.pooling))
-
-
-@register_method("graph-retrain", "retrain-graph")
-class GraphRetrain(GraphUnlearner):
-    r"""Exact graph-classification unlearning: retrain a GNN classifier from scratch.
-
-    After a request the model is a fresh :class:`GraphClassifier` initialised with the
-    same seed and trained with the same hyper-parameters on the retained training graphs,
-    so it equals ``GraphRetrain(...).fit(retained)`` bit for bit on CPU. This is also the
-    "retrain a GIN after every request" baseline of Pan et al.
-
-    Training: Adam on the mean cross-entropy of the training graphs, full batch by default
-    (``batch_size`` turns on seeded mini-batches).
-
-    Args:
-        model (str): ``"gin"`` or ``"gcn"``. (default: ``"gin"``)
-        hidden_channels (int): hidden size. (default: :obj:`64`)
-        num_layers (int): message-passing layers. (default: :obj:`3`)
-        dropout (float): dropout. (default: :obj:`0.0`)
-        pooling (str): ``"sum"`` or ``"mean"``. (default: ``"sum"``)
-        lr (float): Adam learning rate. (default: :obj:`0.01`)
-        weight_decay (float): Adam weight decay. (default: :obj:`0.0`)
-        epochs (int): epochs. (default: :obj:`100`)
-        batch_size (int, optional): graphs per step; ``None`` is full batch. (default: :obj:`None`)
-        seed (int): seeds initialisation, dropout and batching. (default: :obj:`0`)
-        model_kwargs (dict, optional): extra arguments of the PyG encoder.
-    """
-
-    guarantee = Guarantee.EXACT
-    supported_requests = (GraphRequest, GraphNodeRequest, GraphFeatureRequest)
-    supported_models = ("gin", "gcn")
-
-    def __init__(self, model: str = "gin", hidden_channels: int = 64, num_layers: int = 3,
-                 dropout: float = 0.0, pooling: str = "sum", lr: float = 0.01, weight_decay: float = 0.0,
-                 epochs: int = 100, batch_size: int | None = None, seed: int = 0,
-                 model_kwargs: dict[str, Any] | None = None) -> None:
-        self.model = model
-        self.hidden_channels = hidden_channels
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.pooling = pooling
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.seed = seed
-        self.model_kwargs = model_kwargs
-
-    def _build_model(self) -> torch.nn.Module:
-        with seeded(self.seed):
-            return GraphClassifier(self.in_channels_, self.num_classes_, conv=self.model,
-                                   hidden_channels=self.hidden_channels, num_layers=self.num_layers,
-                                   dropout=self.dropout, pooling=self.pooling, **(self.model_kwargs or {}))
-
-    def _train_fresh(self, data: GraphDataset) -> torch.nn.Module:
-        model = self._build_model()
-        train = (data.train_mask & ~data.forgotten_mask).nonzero().view(-1)
-        if train.numel() == 0:
-            raise GraphForgetError("no training graphs left to train on")
-        opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        size = train.numel() if self.batch_size is None else int(self.batch_size)
-        full = data.collate(train) if size >= train.numel() else None
-        gen = torch.Generator().manual_seed(int(self.seed))
-        model.train()
-        with seeded(self.seed):
-            for _ in range(int(self.epochs)):
-                order = torch.arange(train.numel()) if full is not None else \
-                    torch.randperm(train.numel(), generator=gen)
-                for lo in range(0, train.numel(), size):
-                    part = order[lo:lo + size]
-                    x, ei, batch, keep = full if full is not None else data.collate(train[part])
-                    opt.zero_grad()
-                    out = model(x, ei, batch, keep, part.numel())
-                    loss = F.cross_entropy(out, data.y[train[part]])
-                    loss.backward()
-                    opt.step()
-        model.eval()
-        return model
-
-    def _fit(self, data: GraphDataset) -> None:
-        self.in_channels_ = int(data.num_features)
-        self.num_classes_ = int(data.num_classes)
-        self.model_ = self._train_fresh(data)
-
-    def _unlearn(self, request: ForgetRequest, retained: GraphDataset, report: UnlearnReport) -> None:
-        start = time.perf_counter()
-        self.model_ = self._train_fresh(retained)
-        report.breakdown["retrain"] = time.perf_counter() - start
-        report.affected["graphs"] = int(request.affected_graphs(retained).numel())
-
-    def _logits(self, data: GraphDataset) -> Tensor:
-        self.model_.eval()
-        x, ei, batch, keep = data.collate()
-        return self.model_(x, ei, batch, keep, data.num_graphs)
-
-    def _get_state(self) -> dict[str, Any]:
-        return {"model": {k: v.clone() for k, v in self.model_.state_dict().items()},
-                "in_channels": self.in_channels_, "num_classes": self.num_classes_}
-
-    def _load_method_state(self, state: dict[str, Any]) -> None:
-        self.in_channels_ = int(state["in_channels"])
-        self.num_classes_ = int(state["num_classes"])
-        model = self._build_model()
-        model.load_state_dict(state["model"])
-        model.eval()
-        self.model_ = model
-
-    def reference(self) -> GraphRetrain:
-        return self.clone()

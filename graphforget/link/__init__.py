@@ -6,13 +6,14 @@ r"""Link prediction as a first-class task.
   decoder (:class:`LinkPredictor`, :func:`train_link_predictor`);
 * metrics: AUROC/AUPRC on held-out edges (:func:`dt_metrics`) and GNNDelete's
   :math:`D_f` protocol (:func:`df_auc`, :func:`df_metrics`);
-* :class:`LinkRetrain` (exact reference) and the ``link`` benchmark task
+* :class:`LinkRetrain` (exact reference, :mod:`graphforget.exact.retrain`) and the ``link`` benchmark task
   (``graphforget bench --task link``); the OpenGU edge protocol
   (:func:`opengu_edge_protocol`).
 
 See ``docs/link_prediction.md``.
 """
 
+from graphforget._moved import lazy_exports
 from graphforget.link._metrics import auprc, deleted_edges, df_auc, df_metrics, dt_metrics, link_scores
 from graphforget.link._model import DECODERS, LinkPredictor, train_link_predictor
 from graphforget.link._split import (
@@ -26,7 +27,10 @@ from graphforget.link._split import (
     small_link_graph,
 )
 from graphforget.link._task import LinkTask, load_link_dataset, opengu_edge_protocol, parse_link_split
-from graphforget.link._unlearner import LinkGNNUnlearner, LinkRetrain
+from graphforget.link._unlearner import LinkGNNUnlearner
+
+_METHODS = {"LinkRetrain": "graphforget.exact.retrain"}
+__getattr__ = lazy_exports(__name__, _METHODS)
 
 __all__ = [
     "link_split", "is_link_data", "canonical_edges", "sample_non_edges", "deletion_pool",

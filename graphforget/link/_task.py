@@ -13,7 +13,6 @@ from graphforget.bench.tasks import BenchTask, register_task
 from graphforget.errors import GraphForgetError
 from graphforget.link._metrics import deleted_edges, df_metrics, dt_metrics
 from graphforget.link._split import is_link_data, link_split, sample_link_edges
-from graphforget.link._unlearner import LinkRetrain
 from graphforget.requests import ForgetRequest, sample_features, sample_nodes
 from graphforget.unlearner import Task, Unlearner
 
@@ -67,7 +66,7 @@ class LinkTask(BenchTask):
     request_kinds = ("edge", "node", "feature")
     default_model = "gcn"
     default_dataset = "synthetic"
-    retrain_class = LinkRetrain
+    retrain_method = "link-retrain"
     #: ``"all"``, ``"in"`` or ``"out"``: the pool edge requests are drawn from.
     edge_pool = "all"
     df_draws = 500

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphforget._registry import register_method
+from graphforget._registry import reference_from_registry
 from graphforget.errors import GraphForgetError
 from graphforget.gnn import GNNUnlearner
 from graphforget.link._model import DECODERS, LinkPredictor, train_link_predictor
 from graphforget.link._split import is_link_data
 from graphforget.models import build_model
-from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import forward, seeded
-from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
+from graphforget.unlearner import Unlearner
 
-__all__ = ["LinkGNNUnlearner", "LinkRetrain"]
+__all__ = ["LinkGNNUnlearner"]
 
 _TASKS = ("auto", "link", "node")
 
@@ -133,8 +131,7 @@ class LinkGNNUnlearner(GNNUnlearner):
     def reference(self) -> Unlearner:
         if not self.is_link:
             return super().reference()
-        params = self.get_params()
-        return LinkRetrain(**{k: v for k, v in params.items() if k in LinkRetrain.param_names()})
+        return reference_from_registry(self, "link-retrain")
 
     # -- state ------------------------------------------------------------------------
     def _get_state(self) -> dict[str, Any]:
@@ -151,37 +148,3 @@ def _num_classes(data: Data) -> int:
     from graphforget.training import num_classes
 
     return num_classes(data)
-
-
-@register_method("link-retrain")
-class LinkRetrain(LinkGNNUnlearner):
-    r"""Exact link-prediction unlearning: retrain the link predictor on the retained graph.
-
-    The new model is a fresh encoder + decoder initialised with the same seed and
-    trained with the same negatives generator on ``request.apply(data)``, so it equals
-    ``LinkRetrain(...).fit(retained)`` bit for bit on CPU. This is the task's
-    ``retrain_class``: ``graphforget bench --method retrain --task link`` runs it.
-    """
-
-    guarantee = Guarantee.EXACT
-    supported_requests = (NodeRequest, EdgeRequest, FeatureRequest)
-    tasks = (Task.LINK,)
-
-    def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
-                 dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
-                 epochs: int = 200, patience: int | None = None, seed: int = 0,
-                 model_kwargs: dict[str, Any] | None = None, decoder: str = "dot",
-                 task: str = "link") -> None:
-        super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
-                         dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs,
-                         decoder=decoder, task=task)
-
-    def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
-        start = time.perf_counter()
-        self.model_ = self._train_fresh(retained)
-        report.breakdown["retrain"] = time.perf_counter() - start
-        report.affected["nodes"] = int(request.affected_nodes(retained).numel())
-
-    def reference(self) -> LinkRetrain:
-        return self.clone()

@@ -359,9 +359,10 @@ def _shadow_model(target: Any, seed: int) -> Any:
     # classification a plain Retrain of the same architecture (the base
     # Unlearner.reference, ignoring overrides such as a sharded method returning a copy
     # of itself); for other tasks the method's own exact reference.
-    from graphforget.unlearner import Task, Unlearner
+    from graphforget._registry import reference_from_registry
 
-    shadow = Unlearner.reference(target) if Task.NODE in target.tasks else target.reference()
+    node_task = any(getattr(task, "value", task) == "node" for task in target.tasks)
+    shadow = reference_from_registry(target, "retrain") if node_task else target.reference()
     if "seed" in shadow.param_names():
         shadow.set_params(seed=int(seed))
     return shadow

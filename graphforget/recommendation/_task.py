@@ -8,7 +8,6 @@ from graphforget.bench.tasks import BenchTask, register_task
 from graphforget.errors import GraphForgetError
 from graphforget.recommendation._data import load_interactions, sample_interactions, sample_users, split_pairs
 from graphforget.recommendation._metrics import ranking_metrics
-from graphforget.recommendation.receraser import RecommendationRetrain
 from graphforget.requests import ForgetRequest
 from graphforget.unlearner import Task, Unlearner
 
@@ -30,7 +29,7 @@ class RecommendationTask(BenchTask):
     request_kinds = ("interaction", "user")
     default_model = "bpr"
     default_dataset = "movielens100k"
-    retrain_class = RecommendationRetrain
+    retrain_method = "recommendation-retrain"
 
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Any:
         return load_interactions(dataset, root, split, seed)

@@ -13,14 +13,14 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from graphforget._registry import register_method
+from graphforget._registry import resolve_method
 from graphforget.errors import GraphForgetError
 from graphforget.requests import ForgetRequest, SampleRequest
 from graphforget.training import num_classes, seeded
@@ -28,7 +28,7 @@ from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
 from graphforget.vision.data import image_shape
 from graphforget.vision.models import build_vision_model, vision_model_names
 
-__all__ = ["VisionUnlearner", "VisionRetrain", "minibatches", "make_optimizer"]
+__all__ = ["VisionUnlearner", "VisionApproximateUnlearner", "minibatches", "make_optimizer", "model_logits"]
 
 
 def minibatches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
@@ -126,9 +126,11 @@ class VisionUnlearner(Unlearner):
     def _base_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in VisionUnlearner.param_names()}
 
-    def reference(self) -> VisionRetrain:
-        """:class:`VisionRetrain` with the same model, training recipe and seed."""
-        return VisionRetrain(**self._base_params())
+    reference_method: ClassVar[str] = "vision-retrain"
+
+    def reference(self) -> Unlearner:
+        """``vision-retrain`` with the same model, training recipe and seed."""
+        return resolve_method(self.reference_method)(**self._base_params())
 
     # -- training primitives ---------------------------------------------------
     def _build_model(self) -> nn.Module:
@@ -243,27 +245,94 @@ def model_logits(model: nn.Module, x: Tensor, device: torch.device | str = "cpu"
     return torch.cat(outs)
 
 
-@register_method("vision-retrain")
-class VisionRetrain(VisionUnlearner):
-    r"""Exact unlearning for vision models: retrain from scratch on the retained data.
+def _check_positive(name: str, value: Any, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok:
+        raise GraphForgetError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
-    After a request the model is a fresh network initialised with the same seed and
-    trained with the same recipe (optimizer, learning rate, epochs, batch size, batch
-    order) on the retained training rows, so on CPU its parameters equal those of
-    ``VisionRetrain(...).fit(retained)`` bit for bit. ``graphforget bench --task vision
-    --method retrain`` runs this class.
 
-    Takes the arguments of :class:`VisionUnlearner`.
+class VisionApproximateUnlearner(VisionUnlearner):
+    """Shared knobs of the approximate vision methods.
+
+    Args:
+        unlearn_epochs (int): passes of the unlearning update. (method default)
+        unlearn_lr (float): learning rate of the unlearning update. (method default)
+        **kwargs: the arguments of :class:`~graphforget.vision.base.VisionUnlearner`.
     """
 
-    guarantee = Guarantee.EXACT
+    guarantee = Guarantee.APPROXIMATE
+    default_unlearn_epochs = 5
+    default_unlearn_lr = 1e-3
+
+    def __init__(self, unlearn_epochs: int | None = None, unlearn_lr: float | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.unlearn_epochs = unlearn_epochs
+        self.unlearn_lr = unlearn_lr
+
+    @property
+    def epochs_(self) -> int:
+        return int(self.default_unlearn_epochs if self.unlearn_epochs is None else self.unlearn_epochs)
+
+    @property
+    def lr_(self) -> float:
+        return float(self.default_unlearn_lr if self.unlearn_lr is None else self.unlearn_lr)
+
+    def _check_config(self) -> None:
+        super()._check_config()
+        _check_positive("unlearn_epochs", self.epochs_, allow_zero=True)
+        _check_positive("unlearn_lr", self.lr_)
+        self._check_method()
+
+    def _check_method(self) -> None:
+        """Method-specific hyper-parameter checks (raise GraphForgetError)."""
 
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
+        self._check_config()
         start = time.perf_counter()
-        model = self._train_fresh(retained)
-        report.breakdown["retrain"] = time.perf_counter() - start
+        x_f, y_f = self.forget_set(request)
+        x_r, y_r = self.retain_set(retained)
+        model = self._copy_model()
+        self._update(model, x_f, y_f, x_r, y_r, report, self._generator(1, len(self.history_)))
+        model.eval()
+        report.breakdown["update"] = time.perf_counter() - start
         report.affected["samples"] = len(request)
         self.model_ = model
 
-    def reference(self) -> VisionRetrain:
-        return self.clone()  # type: ignore[return-value]
+    def _update(self, model: nn.Module, x_f: Tensor, y_f: Tensor, x_r: Tensor, y_r: Tensor,
+                report: UnlearnReport, generator: torch.Generator) -> None:
+        raise NotImplementedError
+
+    def _paired_epochs(self, model: nn.Module, x_r: Tensor, y_r: Tensor, x_f: Tensor, y_f: Tensor,
+                       generator: torch.Generator, loss_fn: Any, epochs: int | None = None,
+                       after_backward: Any = None) -> list[float]:
+        """Epochs over retained batches, each paired with a forget batch (cycled):
+        ``loss_fn(model, xr, yr, xf, yf)``."""
+        opt = make_optimizer(self.optimizer, model.parameters(), self.lr_, self.momentum, self.weight_decay)
+        bs = int(self.batch_size)
+        history = []
+        forget_iter = iter(())
+        for _ in range(self.epochs_ if epochs is None else epochs):
+            model.train()
+            total, steps = 0.0, 0
+            for idx in minibatches(x_r.size(0), bs, generator):
+                fidx = next(forget_iter, None)
+                if fidx is None:
+                    forget_iter = iter(minibatches(x_f.size(0), bs, generator))
+                    fidx = next(forget_iter)
+                opt.zero_grad()
+                loss = loss_fn(model, self._to(x_r[idx]), self._to(y_r[idx]),
+                               self._to(x_f[fidx]), self._to(y_f[fidx]))
+                loss.backward()
+                if after_backward is not None:
+                    after_backward(model)
+                opt.step()
+                total, steps = total + float(loss.detach()), steps + 1
+            history.append(total / max(steps, 1))
+        model.eval()
+        return history
+
+
+# ---------------------------------------------------------------------------
+# re-optimisation on the retained data
+# ---------------------------------------------------------------------------

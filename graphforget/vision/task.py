@@ -32,9 +32,7 @@ from graphforget.errors import GraphForgetError
 from graphforget.metrics.forgetting import evaluate_forgetting
 from graphforget.requests import ForgetRequest, sample_samples
 from graphforget.unlearner import Task, Unlearner
-from graphforget.vision.base import VisionRetrain
 from graphforget.vision.data import load_vision, retained_classes, sample_class_request
-from graphforget.vision.methods import VisionGradientAscent
 
 __all__ = ["VisionTask", "test_mask_of_retained_classes"]
 
@@ -65,8 +63,8 @@ class VisionTask(BenchTask):
     request_kinds = ("sample", "class")
     default_model = "mlp"
     default_dataset = "digits"
-    retrain_class = VisionRetrain
-    method_variants = {"gradient-ascent": VisionGradientAscent}
+    retrain_method = "vision-retrain"
+    method_variants = {"gradient-ascent": "vision-gradient-ascent"}
 
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Data:
         return _load(dataset, root, split, seed)

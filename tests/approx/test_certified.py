@@ -3,7 +3,7 @@ import io
 import pytest
 import torch
 
-from graphforget.certified import CertifiedLogisticRegression, budget, c_delta, spectral_norm_upper
+from graphforget.certified.base import CertifiedLogisticRegression, budget, c_delta, spectral_norm_upper
 from graphforget.errors import GraphForgetError
 
 

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from graphforget.approx.cgu import CGU, _normalise_rows, propagation_stack
+from graphforget.certified.cgu import CGU, _normalise_rows, propagation_stack
 from graphforget.bench.cli import main
 from graphforget.errors import GraphForgetError, UnsupportedRequestError
 from graphforget.requests import EdgeRequest, NodeRequest, sample_edges, sample_features, sample_nodes

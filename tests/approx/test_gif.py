@@ -9,7 +9,7 @@ from graphforget.approx.gif import GIF, IF, influenced_nodes
 from graphforget.bench.cli import main
 from graphforget.errors import GraphForgetError
 from graphforget.requests import EdgeRequest, FeatureRequest, NodeRequest, sample_nodes
-from graphforget.retrain import Retrain
+from graphforget.exact.retrain import Retrain
 from graphforget.testing import check_unlearner, small_graph
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py

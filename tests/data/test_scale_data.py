@@ -245,7 +245,7 @@ def _write_collab_like(root, n=80, edges=300, seed=0):
 def test_ogbn_arxiv_layout_loads_with_official_split_and_evaluator(tmp_path):
     pytest.importorskip("ogb")
     from graphforget.bench.tasks import resolve_task
-    from graphforget.retrain import Retrain
+    from graphforget.exact.retrain import Retrain
 
     split = _write_arxiv_like(tmp_path)
     data = load_dataset("ogbn-arxiv", root=tmp_path)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from graphforget.data.tabular import load_digits_data
-from graphforget.general.certified_removal import CertifiedRemoval
+from graphforget.certified.certified_removal import CertifiedRemoval
 from graphforget.requests import sample_samples
 from graphforget.testing import check_unlearner
 

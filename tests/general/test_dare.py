@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from graphforget.errors import GraphForgetError
-from graphforget.general.dare import DaRE
+from graphforget.exact.dare import DaRE
 from graphforget.requests import SampleRequest, sample_samples
 from graphforget.testing import check_unlearner
 

@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from graphforget.errors import GraphForgetError
-from graphforget.general.kmeans import DCKMeans, QKMeans, kmeanspp_race
+from graphforget.exact.dc_kmeans import DCKMeans
+from graphforget.exact.kmeans import kmeanspp_race
+from graphforget.exact.q_kmeans import QKMeans
 from graphforget.requests import SampleRequest, sample_samples
 from graphforget.testing import check_unlearner
 

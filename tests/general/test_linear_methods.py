@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from graphforget.general import TabularRetrain
-from graphforget.general.deltagrad import DeltaGrad
-from graphforget.general.jackknife import InfinitesimalJackknife
-from graphforget.general.sekhari import Sekhari
+from graphforget.approx.deltagrad import DeltaGrad
+from graphforget.approx.jackknife import InfinitesimalJackknife
+from graphforget.certified.sekhari import Sekhari
 from graphforget.requests import sample_samples
 from graphforget.testing import check_unlearner
 

@@ -4,9 +4,9 @@ import torch
 
 from graphforget.errors import GraphForgetError
 from graphforget.general import TabularRetrain
-from graphforget.general.descent_to_delete import DescentToDelete
-from graphforget.general.feature_label import FeatureLabel, LabelRequest
-from graphforget.general.pru import PRU
+from graphforget.certified.descent_to_delete import DescentToDelete
+from graphforget.approx.feature_label import FeatureLabel, LabelRequest
+from graphforget.approx.pru import PRU
 from graphforget.requests import FeatureRequest, request_from_dict, sample_samples
 from graphforget.testing import check_unlearner
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from graphforget.approx.gst import GST, lazy_random_walk, scattering_dimension, scattering_embeddings
+from graphforget.certified.gst import GST, lazy_random_walk, scattering_dimension, scattering_embeddings
 from graphforget.graph import (
     GraphNodeRequest,
     GraphRequest,

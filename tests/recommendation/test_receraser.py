@@ -22,7 +22,7 @@ from graphforget.recommendation import (
     split_pairs,
     train_bpr,
 )
-from graphforget.recommendation.receraser import AttentionAggregator, train_rec_shard_job
+from graphforget.exact.receraser import AttentionAggregator, train_rec_shard_job
 from graphforget.requests import request_from_dict
 from graphforget.testing import check_unlearner
 

@@ -6,7 +6,7 @@ import functools
 
 import torch
 
-from graphforget.retrain import Retrain
+from graphforget.exact.retrain import Retrain
 from graphforget.testing import small_graph
 
 torch.set_num_threads(1)  # the CI machine has 2 shared cores; avoid oversubscription

@@ -18,7 +18,7 @@ from graphforget.metrics.privacy import (
     shadow_attack,
 )
 from graphforget.requests import EdgeRequest, NodeRequest
-from graphforget.retrain import Retrain
+from graphforget.exact.retrain import Retrain
 
 from ._helpers import tiny_graph
 

@@ -32,164 +32,25 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphforget._registry import register_method
+from graphforget._registry import register_method, resolve_method
 from graphforget.errors import GraphForgetError
 from graphforget.executor import derive_seed, make_executor
 from graphforget.partition import Partition
 from graphforget.recommendation._data import (
     InteractionRequest,
-    UserRequest,
-    check_interaction_data,
     split_pairs,
 )
-from graphforget.recommendation._metrics import ranking_metrics
 from graphforget.recommendation._models import (
-    RECOMMENDER_MODELS,
     bipartite_graph,
     build_recommender,
     train_bpr,
 )
 from graphforget.recommendation._partition import REC_PARTITIONS, receraser_partition
+from graphforget.recommendation.base import _RecommenderBase, _train_config, train_rec_shard_job
 from graphforget.requests import ForgetRequest
-from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport, state_fingerprint
+from graphforget.unlearner import Guarantee, UnlearnReport, state_fingerprint
 
-__all__ = ["RecEraser", "RecommendationRetrain", "AttentionAggregator", "train_rec_shard_job"]
-
-
-def _train_config(u: Any, epochs: int | None = None, lr: float | None = None) -> dict[str, Any]:
-    return {"epochs": int(u.epochs if epochs is None else epochs),
-            "lr": float(u.lr if lr is None else lr), "weight_decay": float(u.weight_decay),
-            "batch_size": int(u.batch_size), "eval_every": int(u.eval_every),
-            "patience": u.patience}
-
-
-def train_rec_shard_job(spec: dict[str, Any]) -> dict[str, Any]:
-    """Trains one recommender from scratch on ``spec["train"]`` (``[2, m]`` pairs) with
-    early stopping on ``spec["val"]`` (picklable, runs in any executor)."""
-    model = build_recommender(spec["model"], spec["num_users"], spec["num_items"], spec["dim"],
-                              spec["num_layers"], spec["seed"])
-    info = train_bpr(model, spec["train"], spec["num_users"], spec["num_items"], spec["config"],
-                     spec["seed"], val=spec["val"])
-    return {"state": {k: v.clone() for k, v in model.state_dict().items()}, "info": info}
-
-
-class _RecommenderBase(Unlearner):
-    """Shared data checks, evaluation and scoring of the recommendation unlearners."""
-
-    tasks = (Task.RECOMMENDATION,)
-    supported_requests = (InteractionRequest, UserRequest)
-    supported_models = RECOMMENDER_MODELS
-
-    def _check_data(self, data: Data) -> None:
-        check_interaction_data(data)
-        super()._check_data(data)
-        if self.model not in RECOMMENDER_MODELS:
-            raise GraphForgetError(f"model must be one of {RECOMMENDER_MODELS}, got {self.model!r}")
-        for name in ("embedding_dim", "epochs", "batch_size", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise GraphForgetError(f"{name} must be a positive integer, got {value!r}")
-
-    def _embeddings(self) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
-
-    def reference(self) -> Unlearner:
-        """A fresh, unfitted clone: fitted on the retained interactions it is the exact
-        reference."""
-        return self.clone()
-
-    def _logits(self, data: Data) -> Tensor:
-        """The final user and item embeddings stacked (``[U + I, d]``): scores are dot
-        products, so this is what every downstream metric reads."""
-        ue, ie = self._embeddings()
-        return torch.cat([ue, ie])
-
-    def evaluate(self, split: str = "test", ks: tuple[int, ...] = (10, 20, 50)) -> dict[str, float]:
-        """Full-ranking Recall@K / NDCG@K on ``split`` (training items masked)."""
-        self._check_fitted()
-        ue, ie = self._embeddings()
-        data = self.data_
-        return ranking_metrics(ue, ie, split_pairs(data, "train"), split_pairs(data, split), ks)
-
-    def score(self, data: Data | None = None, mask: str | Tensor = "test") -> float:
-        """Recall@20 on the ``mask`` split (``"test"`` or ``"val"``)."""
-        split = mask if isinstance(mask, str) else "test"
-        split = split[:-5] if split.endswith("_mask") else split
-        return self.evaluate(split, ks=(20,))["recall@20"]
-
-
-@register_method("recommendation-retrain", "rec-retrain")
-class RecommendationRetrain(_RecommenderBase):
-    r"""One recommender (BPR-MF or LightGCN) retrained from scratch on the retained
-    training interactions: the exact reference of the recommendation task.
-
-    Args:
-        model (str): ``"bpr"`` or ``"lightgcn"``. (default: :obj:`"bpr"`)
-        embedding_dim (int): :math:`d`. (default: :obj:`64`)
-        num_layers (int): LightGCN layers. (default: :obj:`2`)
-        lr (float): Adam learning rate. (default: :obj:`0.005`)
-        weight_decay (float): BPR L2 coefficient :math:`\lambda`. (default: :obj:`1e-4`)
-        epochs (int): maximum epochs. (default: :obj:`100`)
-        batch_size (int): BPR triples per step. (default: :obj:`2048`)
-        eval_every (int): epochs between validation checks. (default: :obj:`5`)
-        patience (int, optional): validation checks without improvement before stopping
-            (``None``: no early stopping). (default: :obj:`3`)
-        seed (int): (default: :obj:`0`)
-    """
-
-    guarantee = Guarantee.EXACT
-
-    def __init__(self, model: str = "bpr", embedding_dim: int = 64, num_layers: int = 2,
-                 lr: float = 0.005, weight_decay: float = 1e-4, epochs: int = 100,
-                 batch_size: int = 2048, eval_every: int = 5, patience: int | None = 3,
-                 seed: int = 0) -> None:
-        self.model = model
-        self.embedding_dim = embedding_dim
-        self.num_layers = num_layers
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.eval_every = eval_every
-        self.patience = patience
-        self.seed = seed
-
-    def _spec(self, data: Data) -> dict[str, Any]:
-        return {"model": self.model, "num_users": int(data.num_users), "num_items": int(data.num_items),
-                "dim": self.embedding_dim, "num_layers": self.num_layers, "seed": int(self.seed),
-                "train": split_pairs(data, "train"), "val": split_pairs(data, "val"),
-                "config": _train_config(self)}
-
-    def _fit(self, data: Data) -> None:
-        out = train_rec_shard_job(self._spec(data))
-        self._load(out["state"], data)
-        self.train_info_ = out["info"]
-
-    def _load(self, state: dict[str, Tensor], data: Data) -> None:
-        m = build_recommender(self.model, int(data.num_users), int(data.num_items),
-                              self.embedding_dim, self.num_layers, self.seed)
-        m.load_state_dict(state)
-        m.eval()
-        self.model_ = m
-        self.graph_ = bipartite_graph(split_pairs(data, "train"), int(data.num_users))
-
-    def _embeddings(self) -> tuple[Tensor, Tensor]:
-        with torch.no_grad():
-            ue, ie = self.model_.embeddings(self.graph_)
-        return ue.detach(), ie.detach()
-
-    def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
-        start = time.perf_counter()
-        out = train_rec_shard_job(self._spec(retained))
-        self._load(out["state"], retained)
-        self.train_info_ = out["info"]
-        report.breakdown["retrain"] = time.perf_counter() - start
-
-    def _get_state(self) -> dict[str, Any]:
-        return {"model": {k: v.clone() for k, v in self.model_.state_dict().items()}}
-
-    def _set_state(self, state: dict[str, Any]) -> None:
-        self._load(state["model"], self.data_)
+__all__ = ["RecEraser", "AttentionAggregator"]
 
 
 class AttentionAggregator(torch.nn.Module):
@@ -465,7 +326,7 @@ class RecEraser(_RecommenderBase):
         """One recommender of the same kind retrained on all retained interactions
         (``retrain_single_seconds``, ``utility_single``, ``ndcg@20_single``), NDCG@20 of the
         unlearned model, the partition time and the shard sizes."""
-        single = RecommendationRetrain(model=self.model, embedding_dim=self.embedding_dim,
+        single = resolve_method("recommendation-retrain")(model=self.model, embedding_dim=self.embedding_dim,
                                        num_layers=self.num_layers, lr=self.lr,
                                        weight_decay=self.weight_decay, epochs=self.epochs,
                                        batch_size=self.batch_size, eval_every=self.eval_every,

@@ -26,7 +26,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphforget._registry import register_method
-from graphforget.certified import CertifiedLogisticRegression
+from graphforget.certified.base import CertifiedLogisticRegression
 from graphforget.general._base import TabularUnlearner, train_rows
 from graphforget.requests import ForgetRequest
 from graphforget.unlearner import Guarantee, UnlearnReport

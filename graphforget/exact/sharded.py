@@ -27,13 +27,12 @@ features, labels). A deletion resumes from the last checkpoint whose hash is unc
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphforget._registry import register_method
 from graphforget.errors import GraphForgetError
 from graphforget.exact._aggregators import Aggregator, make_aggregator
 from graphforget.executor import Executor, derive_seed, make_executor
@@ -49,9 +48,9 @@ from graphforget.requests import (
     is_undirected,
 )
 from graphforget.training import TrainConfig, forward, num_classes, seeded, train_node_classifier
-from graphforget.unlearner import Guarantee, Task, UnlearnReport, state_fingerprint
+from graphforget.unlearner import Guarantee, UnlearnReport, state_fingerprint
 
-__all__ = ["ShardedUnlearner", "GraphEraser", "SISA", "train_shard_job", "shard_seed"]
+__all__ = ["ShardedUnlearner", "SETTINGS", "train_shard_job", "shard_seed"]
 
 SETTINGS = ("transductive", "inductive")
 
@@ -486,7 +485,7 @@ class ShardedUnlearner(GNNUnlearner):
     def bench_extras(self, data: Data, request: ForgetRequest, retained: Data) -> dict[str, Any]:
         """``retrain_single_seconds`` and ``utility_single``: one backbone of the same kind
         retrained on the whole retained graph (GraphEraser's speed-up baseline)."""
-        from graphforget.retrain import Retrain
+        from graphforget.exact.retrain import Retrain
 
         single = Retrain(model=self.model, hidden_channels=self.hidden_channels,
                          num_layers=self.num_layers, dropout=self.dropout, lr=self.lr,
@@ -525,78 +524,3 @@ class ShardedUnlearner(GNNUnlearner):
         super()._check_data(data)
         if data.edge_index is not None and data.edge_index.numel() and not is_undirected(data):
             pass  # directed graphs are fine: shard graphs keep edge directions
-
-
-@register_method("grapheraser", "graph-eraser")
-class GraphEraser(ShardedUnlearner):
-    r"""GraphEraser (Chen et al., "Graph Unlearning", CCS 2022): balanced graph
-    partitions, one GNN per shard, aggregation of the shard posteriors.
-
-    .. math::
-        \hat{y}(v) = \arg\max_c\ \mathrm{AGG}\big(f_1(v), \dots, f_K(v)\big)_c,
-        \qquad f_i = \mathrm{train}\big(G[S_i \cup E],\ S_i\big)
-
-    Exact with respect to the (fixed) partition: after a request, every shard equals a
-    fresh training of that shard on its retained data with the same per-shard seed.
-
-    Args:
-        shards (int): ``K``. (default: :obj:`8`)
-        partition (str): ``random``, ``blpa``, ``louvain``, ``bekm`` or ``metis``.
-            (default: :obj:`"blpa"`)
-        aggregator (str): ``mean``, ``mean-log``, ``majority`` or ``learned``.
-            (default: :obj:`"mean"`)
-        setting (str): ``"transductive"`` (GraphEraser's) or ``"inductive"``.
-        Other arguments: see :class:`ShardedUnlearner`.
-    """
-
-    tasks = (Task.NODE,)
-
-    demo_params: ClassVar[dict[str, Any]] = {"shards": 4}
-
-    def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
-                 dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
-                 epochs: int = 200, patience: int | None = None, seed: int = 0,
-                 model_kwargs: dict[str, Any] | None = None, shards: int = 8,
-                 partition: str = "blpa", partition_kwargs: dict[str, Any] | None = None,
-                 aggregator: str = "mean", aggregator_kwargs: dict[str, Any] | None = None,
-                 setting: str = "transductive", executor: str = "serial",
-                 executor_kwargs: dict[str, Any] | None = None) -> None:
-        super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
-                         dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs, shards=shards,
-                         partition=partition, partition_kwargs=partition_kwargs,
-                         aggregator=aggregator, aggregator_kwargs=aggregator_kwargs, slices=1,
-                         setting=setting, executor=executor, executor_kwargs=executor_kwargs)
-
-
-@register_method("sisa")
-class SISA(ShardedUnlearner):
-    r"""SISA training (Bourtoule et al., "Machine Unlearning", IEEE S&P 2021): random
-    shards, optional slices with checkpoints, majority vote by default.
-
-    Works on graphs (backbone per shard, see :class:`ShardedUnlearner`) and on non-graph
-    data (a ``Data`` with an empty ``edge_index``, ``model="mlp"``, ``SampleRequest``).
-
-    Args:
-        shards (int): ``K``. (default: :obj:`5`)
-        slices (int): ``R`` slices per shard. (default: :obj:`1`)
-        aggregator (str): (default: :obj:`"majority"`)
-        setting (str): (default: :obj:`"inductive"`: shards never see other nodes)
-        Other arguments: see :class:`ShardedUnlearner`.
-    """
-
-    tasks = (Task.NODE, Task.TABULAR)
-
-    def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
-                 dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
-                 epochs: int = 200, patience: int | None = None, seed: int = 0,
-                 model_kwargs: dict[str, Any] | None = None, shards: int = 5, slices: int = 1,
-                 aggregator: str = "majority", aggregator_kwargs: dict[str, Any] | None = None,
-                 setting: str = "inductive", executor: str = "serial",
-                 executor_kwargs: dict[str, Any] | None = None) -> None:
-        super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
-                         dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs, shards=shards,
-                         partition="random", partition_kwargs=None, aggregator=aggregator,
-                         aggregator_kwargs=aggregator_kwargs, slices=slices, setting=setting,
-                         executor=executor, executor_kwargs=executor_kwargs)

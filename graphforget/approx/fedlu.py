@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphforget._registry import register_method
+from graphforget._registry import reference_from_registry, register_method
 from graphforget.errors import GraphForgetError
 from graphforget.executor import derive_seed
 from graphforget.federated._kg import TEST, TRAIN, VALID, TripleRequest
@@ -32,7 +32,7 @@ from graphforget.federated._kge import (
 from graphforget.requests import ForgetRequest
 from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
 
-__all__ = ["FedLU", "FederatedRetrain"]
+__all__ = ["FedLU"]
 
 _SPLITS = {"train": TRAIN, "valid": VALID, "val": VALID, "test": TEST}
 
@@ -392,9 +392,11 @@ class FedLU(Unlearner):
                 break
         return best, used
 
-    def reference(self) -> FederatedRetrain:
+    reference_method: ClassVar[str] = "fed-retrain"
+
+    def reference(self) -> Unlearner:
         """Federated retraining from scratch on the retained triples (same hyper-parameters)."""
-        return FederatedRetrain(**self.get_params())
+        return reference_from_registry(self, self.reference_method)
 
     # -- evaluation ------------------------------------------------------------------
     def _client_evaluator(self, data: Data, c: int, ids: Tensor) -> Any:
@@ -518,24 +520,3 @@ class FedLU(Unlearner):
 def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
     return {"server": state["server"].clone(), "local": [t.clone() for t in state["local"]],
             "global": [t.clone() for t in state["global"]], "relation": [t.clone() for t in state["relation"]]}
-
-
-@register_method("fed-retrain", "federated-retrain")
-class FederatedRetrain(FedLU):
-    """Exact reference: federated training from scratch on the retained triples, with
-    FedLU's learning procedure and hyper-parameters (the paper's retraining baseline).
-    Takes the arguments of :class:`FedLU` (the unlearning ones are unused)."""
-
-    guarantee = Guarantee.EXACT
-
-    def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
-        start = time.perf_counter()
-        state = self._train_federated(retained)
-        report.breakdown["retrain"] = time.perf_counter() - start
-        report.affected["triples"] = len(request)
-        report.diagnostics["rounds"] = int(state["rounds"])
-        self._commit(state)
-
-    def reference(self) -> FederatedRetrain:
-        return self.clone()
-

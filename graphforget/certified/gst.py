@@ -34,7 +34,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphforget._registry import register_method
-from graphforget.certified import CertifiedLogisticRegression
+from graphforget.certified.base import CertifiedLogisticRegression
 from graphforget.errors import GraphForgetError
 from graphforget.graph._dataset import GraphDataset
 from graphforget.graph._requests import GraphFeatureRequest, GraphNodeRequest, GraphRequest

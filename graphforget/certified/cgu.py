@@ -36,7 +36,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
 from graphforget._registry import register_method
-from graphforget.certified import CertifiedLogisticRegression
+from graphforget.certified.base import CertifiedLogisticRegression
 from graphforget.errors import GraphForgetError, UnsupportedRequestError
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import num_classes
