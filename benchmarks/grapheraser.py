@@ -24,10 +24,10 @@ import torch
 
 from graphforget.data import load_dataset
 from graphforget.exact import GraphEraser, make_aggregator
+from graphforget.exact.retrain import Retrain
 from graphforget.metrics import measure
 from graphforget.partition import make_partitioner
 from graphforget.requests import NodeRequest, sample_nodes
-from graphforget.exact.retrain import Retrain
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OPENGU = {"cora": "81.14 ± 1.00", "citeseer": "73.57 ± 1.25", "cs": "91.24 ± 0.08"}

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import torch
 
-from graphforget.certified.cgu import CGU
 from graphforget.approx.gif import GIF, IF
+from graphforget.certified.cgu import CGU
 from graphforget.data import load_dataset
+from graphforget.exact.retrain import Retrain
 from graphforget.metrics import measure
 from graphforget.requests import NodeRequest, sample_nodes, sample_request
-from graphforget.exact.retrain import Retrain
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -107,8 +107,8 @@ def partition(args) -> list[str]:
 def aggregator(args) -> list[str]:
     """Seconds per epoch of the attention aggregator's BPR training: full tables per
     mini-batch (the code before issue 6) against the batch's rows only (now)."""
-    from graphforget.recommendation import split_pairs, train_bpr
     from graphforget.exact.receraser import AttentionAggregator
+    from graphforget.recommendation import split_pairs, train_bpr
 
     lines = ["## Attention aggregator training: full tables vs mini-batch rows", "",
              f"{args.shards} shards, d=64, batch 2048 BPR triples, {args.agg_epochs} epoch(s) without "

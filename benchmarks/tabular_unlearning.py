@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRAPHFORGET_DATA", str((ROOT / ".." / "shared" / "datasets").resolve()))
 
 from graphforget.data import load_dataset  # noqa: E402
+from graphforget.exact.kmeans import kmeans_loss  # noqa: E402
 from graphforget.general import (  # noqa: E402
     CertifiedRemoval,
     DaRE,
@@ -36,7 +37,6 @@ from graphforget.general import (  # noqa: E402
     Sekhari,
     TabularRetrain,
 )
-from graphforget.exact.kmeans import kmeans_loss  # noqa: E402
 from graphforget.requests import SampleRequest  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"

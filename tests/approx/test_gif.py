@@ -8,8 +8,8 @@ from torch_geometric.utils import k_hop_subgraph
 from graphforget.approx.gif import GIF, IF, influenced_nodes
 from graphforget.bench.cli import main
 from graphforget.errors import GraphForgetError
-from graphforget.requests import EdgeRequest, FeatureRequest, NodeRequest, sample_nodes
 from graphforget.exact.retrain import Retrain
+from graphforget.requests import EdgeRequest, FeatureRequest, NodeRequest, sample_nodes
 from graphforget.testing import check_unlearner, small_graph
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py

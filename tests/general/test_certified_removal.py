@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from graphforget.data.tabular import load_digits_data
 from graphforget.certified.certified_removal import CertifiedRemoval
+from graphforget.data.tabular import load_digits_data
 from graphforget.requests import sample_samples
 from graphforget.testing import check_unlearner
 

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from graphforget.general import TabularRetrain
 from graphforget.approx.deltagrad import DeltaGrad
 from graphforget.approx.jackknife import InfinitesimalJackknife
 from graphforget.certified.sekhari import Sekhari
+from graphforget.general import TabularRetrain
 from graphforget.requests import sample_samples
 from graphforget.testing import check_unlearner
 

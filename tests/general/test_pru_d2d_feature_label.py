@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from graphforget.errors import GraphForgetError
-from graphforget.general import TabularRetrain
-from graphforget.certified.descent_to_delete import DescentToDelete
 from graphforget.approx.feature_label import FeatureLabel, LabelRequest
 from graphforget.approx.pru import PRU
+from graphforget.certified.descent_to_delete import DescentToDelete
+from graphforget.errors import GraphForgetError
+from graphforget.general import TabularRetrain
 from graphforget.requests import FeatureRequest, request_from_dict, sample_samples
 from graphforget.testing import check_unlearner
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from graphforget.errors import InvalidRequestError
+from graphforget.exact.receraser import AttentionAggregator, train_rec_shard_job
 from graphforget.recommendation import (
     InteractionRequest,
     RecEraser,
@@ -22,7 +23,6 @@ from graphforget.recommendation import (
     split_pairs,
     train_bpr,
 )
-from graphforget.exact.receraser import AttentionAggregator, train_rec_shard_job
 from graphforget.requests import request_from_dict
 from graphforget.testing import check_unlearner
 

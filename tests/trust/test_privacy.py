@@ -7,6 +7,7 @@ import torch
 
 from graphforget.data import apply_split, csbm
 from graphforget.errors import GraphForgetError
+from graphforget.exact.retrain import Retrain
 from graphforget.metrics import HIGHER_IS_BETTER
 from graphforget.metrics.poison import flip_labels, inject_heterophilic_edges, recovery
 from graphforget.metrics.privacy import (
@@ -18,7 +19,6 @@ from graphforget.metrics.privacy import (
     shadow_attack,
 )
 from graphforget.requests import EdgeRequest, NodeRequest
-from graphforget.exact.retrain import Retrain
 
 from ._helpers import tiny_graph
 
