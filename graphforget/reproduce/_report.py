@@ -12,7 +12,7 @@ from typing import Any
 
 from graphforget.errors import GraphForgetError
 from graphforget.reproduce._config import Reference, TableConfig
-from graphforget.reproduce._runner import Job
+from graphforget.reproduce._runner import Job, first_and_steady
 
 __all__ = ["verdict", "direction", "summarize_table", "compare", "render_markdown", "machine_line",
            "VERDICTS"]
@@ -288,6 +288,13 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
         lines += ["", "Sequential runs: retrain events (request index where the certified budget forced a "
                   "retrain): " + "; ".join(f"{j.label}/{j.dataset}/seed {j.seed}: "
                                           f"{r.get('retrain_events') or 'none'}" for j, r in seq)]
+        timed = [(j, *first_and_steady(r.get("curve", []))) for j, r in seq]
+        timed = [(j, first, steady) for j, first, steady in timed if first is not None and steady]
+        if timed:
+            lines += ["", "First request after the fit against the steady ones (median of the later "
+                      "requests that did not retrain): " + "; ".join(
+                          f"{j.label}/{j.dataset}/seed {j.seed}: {first:.3g} s vs {steady:.3g} s "
+                          f"({first / steady:.2f}x)" for j, first, steady in timed)]
     parts = [(j, r) for j, r in results if j.kind == "partition"]
     if parts:
         lines += ["", "## Partition statistics", "",

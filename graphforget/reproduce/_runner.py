@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import Any
 from graphforget.errors import GraphForgetError, UnknownNameError
 from graphforget.reproduce._config import TableConfig
 
-__all__ = ["Job", "plan", "run_table", "cell_key", "CellCache", "run_sequential",
+__all__ = ["Job", "plan", "run_table", "cell_key", "CellCache", "run_sequential", "first_and_steady",
            "run_partition_stats", "CACHE_VERSION"]
 
 #: bump when a job's output format changes, so stale cache entries are not reused
@@ -218,6 +219,16 @@ def _sample_count(task: Any, data: Any, kind: str, count: int, seed: int) -> Any
     raise GraphForgetError(f"sequential tables need a node/edge/feature/sample request, got {kind!r}")
 
 
+def first_and_steady(curve: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+    """Seconds of the first request after the fit and the median of the later ones, over
+    the requests of a sequential ``curve`` that did not retrain: a one-off cost of the first
+    removal (a factorisation, a cache) shows as their ratio."""
+    served = [float(p["seconds"]) for p in curve[1:] if not p.get("retrained")]
+    first = served[0] if served else None
+    steady = statistics.median(served[1:]) if len(served) > 1 else None
+    return first, steady
+
+
 def run_sequential(spec: dict[str, Any]) -> dict[str, Any]:
     """Serves ``removals`` items as consecutive requests of ``batch`` items; every ``every``
     requests (and after the last) records the unlearned model's utility and that of a
@@ -263,6 +274,7 @@ def run_sequential(spec: dict[str, Any]) -> dict[str, Any]:
         curve.append(point)
     last = curve[-1]
     mean_unlearn = unlearn_total / max(len(requests), 1)
+    first, steady = first_and_steady(curve)
     mean_retrain = sum(retrain_times) / max(len(retrain_times), 1)
     return {"method": spec["method"], "dataset": spec["dataset"], "model": spec["model"],
             "request": spec["request"], "seed": spec["seed"], "task": task.name,
@@ -272,6 +284,8 @@ def run_sequential(spec: dict[str, Any]) -> dict[str, Any]:
             "unlearn_seconds": mean_unlearn, "retrain_seconds": mean_retrain,
             "speedup": mean_retrain / max(mean_unlearn, 1e-9), "fit_seconds": fit_cost.seconds,
             "requests": len(requests), "items_forgotten": len(full),
+            "first_unlearn_seconds": first, "steady_unlearn_seconds": steady,
+            "first_to_steady": (first / steady) if first is not None and steady else None,
             "retrains": len(retrain_events), "retrain_events": retrain_events, "curve": curve}
 
 
