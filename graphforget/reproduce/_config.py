@@ -191,26 +191,30 @@ def _cell_options(item: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _grid(item: dict[str, Any], where: str) -> list[tuple[str, dict[str, Any]]]:
-    """``(label suffix, item with one grid point applied)`` per point of the entry's ``grid``
-    (the product of its lists, in order); ``[("", item)]`` without a grid."""
+    """``(label suffix, item with one grid point applied)`` per point of the entry's ``grid``:
+    the product of its lists, in order; a list of such mappings is the union of their
+    products. ``[("", item)]`` without a grid."""
     grid = item.get("grid")
     if grid is None:
         return [("", item)]
-    if not isinstance(grid, dict) or not grid:
-        raise _err(f"{where}.grid", f"expected a mapping of key -> list of values, got {grid!r}")
-    for key, values in grid.items():
-        if not isinstance(values, list) or not values:
-            raise _err(f"{where}.grid.{key}", f"expected a non-empty list of values, got {values!r}")
+    blocks = grid if isinstance(grid, list) else [grid]
     out = []
-    for point in itertools.product(*grid.values()):
-        new = {k: v for k, v in item.items() if k != "grid"}
-        new["params"] = dict(item.get("params") or {})
-        for key, value in zip(grid, point, strict=True):
-            if key in GRID_FIELDS:
-                new[key] = value
-            else:
-                new["params"][key] = value
-        out.append(("-".join(str(v) for v in point), new))
+    for b, block in enumerate(blocks):
+        w = f"{where}.grid" + (f"[{b}]" if isinstance(grid, list) else "")
+        if not isinstance(block, dict) or not block:
+            raise _err(w, f"expected a mapping of key -> list of values, got {block!r}")
+        for key, values in block.items():
+            if not isinstance(values, list) or not values:
+                raise _err(f"{w}.{key}", f"expected a non-empty list of values, got {values!r}")
+        for point in itertools.product(*block.values()):
+            new = {k: v for k, v in item.items() if k != "grid"}
+            new["params"] = dict(item.get("params") or {})
+            for key, value in zip(block, point, strict=True):
+                if key in GRID_FIELDS:
+                    new[key] = value
+                else:
+                    new["params"][key] = value
+            out.append(("-".join(str(v) for v in point), new))
     return out
 
 
@@ -280,7 +284,9 @@ def _validate_protocol(p: Any, where: str, kind: str) -> dict[str, Any]:
     _number(p["scale"], f"{where}.scale", positive=True)
     if not isinstance(p["params"], dict):
         raise _err(f"{where}.params", f"expected a mapping, got {p['params']!r}")
-    if kind == "cells":
+    if kind == "cells" and p["methods"] in (None, []):  # a partition study alone: no request
+        pass
+    elif kind == "cells":
         if "ratio" not in p:
             raise _err(where, "missing required key 'ratio'")
         if not 0 < _number(p["ratio"], f"{where}.ratio") < 1:

@@ -265,7 +265,7 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
              f"`{p.get('split') or 'default'}`, backbone `{p.get('model') or 'task default'}`, request "
              f"`{p['request']}`")
     if config.kind == "cells":
-        proto += f" ratio {p['ratio']:g}"
+        proto += f" ratio {p['ratio']:g}" if "ratio" in p else " (partition study only)"
     else:
         proto += f", {p['removals']} removals in requests of {p.get('batch', 1)}, evaluated every {p['every']}"
     proto += f", seeds {p['first_seed']}..{p['first_seed'] + p['seeds'] - 1}"
@@ -312,7 +312,7 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
                      f"{_fmt_g(r['unlearn_seconds'], 3)} | {_fmt_g(r['retrain_seconds'], 3)} | "
                      f"{_fmt_g(r['speedup'], 3)} | {_fmt_g(r['distance_to_retrain'], 3)} | {r['cells']} |")
     if p.get("columns"):
-        lines += ["", "## Measured fields (mean ± std over seeds)", "",
+        lines += ["", "## Measured fields (raw units, mean ± std over seeds)", "",
                   "| method | dataset | " + " | ".join(p["columns"]) + " |",
                   "|---|---|" + "---|" * len(p["columns"])]
         cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
