@@ -264,13 +264,12 @@ def _validate_protocol(p: Any, where: str, kind: str) -> dict[str, Any]:
     p.setdefault("params", {})
     p.setdefault("metric", "utility_unlearned")
     p.setdefault("scale", 1.0)
-    p.setdefault("columns", [])
+    # extra record fields shown per method and dataset (dotted names read nested fields)
+    p["columns"] = _str_list(p["columns"], f"{where}.columns") if "columns" in p else []
     p.update(_cell_options(p, where))
     p.setdefault("poison_ratio", 0.1)
     if not 0 < _number(p["poison_ratio"], f"{where}.poison_ratio") < 1:
         raise _err(f"{where}.poison_ratio", f"must lie in (0, 1), got {p['poison_ratio']!r}")
-    if p["columns"]:
-        p["columns"] = _str_list(p["columns"], f"{where}.columns")
     _int(p["seeds"], f"{where}.seeds")
     _int(p["first_seed"], f"{where}.first_seed", minimum=0)
     if "dataset_seeds" in p:  # fewer (or more) seeds on some datasets, e.g. an expensive one
