@@ -1,5 +1,10 @@
 """Cost vs graph size of every node-classification method (issue 11).
 
+Why a script: it sweeps generated graph sizes and needs each cell's own peak memory, so
+every cell runs ``graphforget bench --profile`` in a fresh subprocess (a ``reproduce``
+table runs its cells in one process, whose peak RSS would mix cells), then fits growth
+exponents across sizes, which no table row expresses.
+
 Each (method, size, request) cell is one ``graphforget bench ... --profile`` run in its
 own subprocess, so its peak resident memory is its own (the record's ``peak_memory_mb``
 per phase, sampled by :func:`graphforget.metrics.measure`, plus the child's lifetime

@@ -1,5 +1,9 @@
 """Generation time and peak memory of the real-scale synthetic graphs.
 
+Why a script: it times data generation (``load_dataset`` of the presets) and PyG's edge
+deduplication, not unlearning; a ``graphforget reproduce`` cell always fits, unlearns and
+retrains.
+
 Each preset (and, with ``--sizes``, a few smaller ``synthetic-arxiv:nodes=...`` graphs) is
 generated in its own subprocess on one torch thread, so every peak RSS is that of one
 generation alone. Also times the edge deduplication used by the generators

@@ -1,5 +1,10 @@
 """Load benchmark: sequential single-node deletions through the ledger, with and without batching.
 
+Why a script: it drives :class:`~graphforget.ledger.LedgeredUnlearner` and
+:class:`~graphforget.batching.BatchingUnlearner` (journal, checkpoints, batching windows)
+and measures per-submission latency quantiles; ``graphforget reproduce`` cells call a
+method's ``unlearn`` directly, without the ledger.
+
 For each method (any registered method serving node requests): fit on the dataset,
 then stream N single-node deletions (a seeded permutation of the training nodes, as
 ``graphforget stream`` does) through :class:`~graphforget.ledger.LedgeredUnlearner`.

@@ -10,6 +10,7 @@ and the key.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import os
 from dataclasses import dataclass, field
@@ -27,10 +28,16 @@ TABLES_ENV = "GRAPHFORGET_TABLES"
 TOP_KEYS = {"name", "title", "kind", "citation", "protocol", "reference", "quick",
             "estimated_minutes", "notes", "partition_study"}
 PROTOCOL_KEYS = {"task", "datasets", "split", "model", "request", "ratio", "seeds", "dataset_seeds", "first_seed",
-                 "params", "metric", "scale", "methods", "removals", "every", "batch"}
+                 "params", "metric", "scale", "methods", "removals", "every", "batch", "mia", "profile",
+                 "poison", "poison_ratio", "columns"}
 QUICK_KEYS = {"description", "datasets", "split", "ratio", "seeds", "params", "methods",
               "method_params", "removals", "every", "batch", "partition_study"}
-METHOD_KEYS = {"name", "method", "model", "params", "request", "ratio"}
+METHOD_KEYS = {"name", "method", "model", "params", "request", "ratio", "mia", "profile", "poison", "grid"}
+#: cell options a protocol sets for every method and a method entry (or its grid) may override;
+#: they are the ``graphforget bench`` flags ``--mia``, ``--profile``, ``--poison``
+CELL_OPTIONS = ("mia", "profile", "poison")
+#: grid keys that set a method entry's field rather than one of its parameters
+GRID_FIELDS = ("model", "request", "ratio") + CELL_OPTIONS
 REFERENCE_KEYS = {"method", "dataset", "metric", "mean", "std", "tolerance", "relative_to",
                   "higher_is_better", "table", "column", "source", "note", "paper"}
 RELATIVE_KEYS = {"method", "metric", "op"}
@@ -39,6 +46,9 @@ SOURCES = ("paper", "abstract", "figure", "text", "code")
 KINDS = ("cells", "sequential")
 OPS = ("minus", "speedup", "ratio")
 PARTITION_KEYS = {"partitioners", "shards", "datasets", "nodes"}
+PARTITIONER_KEYS = {"name", "partitioner", "params"}
+MIA_ATTACKS = ("loss", "posterior", "shadow")
+POISONS = ("edge", "label")
 
 
 def _err(where: str, message: str) -> GraphForgetError:
@@ -88,6 +98,12 @@ class MethodEntry:
     model: str | None = None
     request: str | None = None
     ratio: float | None = None
+    #: cell options (None: the protocol's): membership attack, cost profile, poison kind
+    mia: str | None = None
+    profile: bool | None = None
+    poison: str | None = None
+    #: the entry's ``name`` before a ``grid`` expanded it (quick blocks may name it)
+    group: str | None = None
 
 
 @dataclass
@@ -138,9 +154,11 @@ class TableConfig:
             out.protocol["params"] = {**out.protocol.get("params", {}), **q["params"]}
         if "methods" in q:
             keep = set(q["methods"])
-            out.methods = [m for m in out.methods if m.name in keep]
+            out.methods = [m for m in out.methods if m.name in keep or m.group in keep]
         for m in out.methods:
-            m.params.update(q.get("method_params", {}).get(m.name, {}))
+            overrides = q.get("method_params", {})
+            m.params.update(overrides.get(m.group, {}) if m.group else {})
+            m.params.update(overrides.get(m.name, {}))
         if "partition_study" in q and out.partition_study is not None:
             out.partition_study = {**out.partition_study, **q["partition_study"]}
         return out
@@ -152,11 +170,57 @@ class TableConfig:
         n = int(p.get("dataset_seeds", {}).get(dataset, p["seeds"]))
         return range(int(p["first_seed"]), int(p["first_seed"]) + n)
 
+    def labels(self) -> set[str]:
+        """Every method label and grid group name a quick block may select."""
+        return {m.name for m in self.methods} | {m.group for m in self.methods if m.group}
+
     def reference_for(self, method: str, dataset: str) -> list[Reference]:
         return [r for r in self.references if r.method == method and r.dataset == dataset]
 
 
-def _method_entries(raw: Any, where: str) -> list[MethodEntry]:
+def _cell_options(item: dict[str, Any], where: str) -> dict[str, Any]:
+    """Validates the ``mia``/``profile``/``poison`` options of a protocol or method entry."""
+    mia, profile, poison = item.get("mia"), item.get("profile"), item.get("poison")
+    if mia is not None and mia not in MIA_ATTACKS:
+        raise _err(f"{where}.mia", f"expected one of {', '.join(MIA_ATTACKS)}, got {mia!r}")
+    if profile is not None and not isinstance(profile, bool):
+        raise _err(f"{where}.profile", f"expected true or false, got {profile!r}")
+    if poison is not None and poison not in POISONS:
+        raise _err(f"{where}.poison", f"expected one of {', '.join(POISONS)}, got {poison!r}")
+    return {"mia": mia, "profile": profile, "poison": poison}
+
+
+def _grid(item: dict[str, Any], where: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(label suffix, item with one grid point applied)`` per point of the entry's ``grid``:
+    the product of its lists, in order; a list of such mappings is the union of their
+    products. ``[("", item)]`` without a grid."""
+    grid = item.get("grid")
+    if grid is None:
+        return [("", item)]
+    blocks = grid if isinstance(grid, list) else [grid]
+    out = []
+    for b, block in enumerate(blocks):
+        w = f"{where}.grid" + (f"[{b}]" if isinstance(grid, list) else "")
+        if not isinstance(block, dict) or not block:
+            raise _err(w, f"expected a mapping of key -> list of values, got {block!r}")
+        for key, values in block.items():
+            if not isinstance(values, list) or not values:
+                raise _err(f"{w}.{key}", f"expected a non-empty list of values, got {values!r}")
+        for point in itertools.product(*block.values()):
+            new = {k: v for k, v in item.items() if k != "grid"}
+            new["params"] = dict(item.get("params") or {})
+            for key, value in zip(block, point, strict=True):
+                if key in GRID_FIELDS:
+                    new[key] = value
+                else:
+                    new["params"][key] = value
+            out.append(("-".join(str(v) for v in point), new))
+    return out
+
+
+def _method_entries(raw: Any, where: str, allow_empty: bool = False) -> list[MethodEntry]:
+    if allow_empty and raw in (None, []):
+        return []
     if not isinstance(raw, list) or not raw:
         raise _err(where, "expected a non-empty list of methods")
     out, seen = [], set()
@@ -167,18 +231,23 @@ def _method_entries(raw: Any, where: str) -> list[MethodEntry]:
         _check_keys(item, METHOD_KEYS, w)
         if not isinstance(item.get("method"), str):
             raise _err(w, "needs 'method' (a registered method name)")
-        name = item.get("name", item["method"])
-        if not isinstance(name, str) or name in seen:
-            raise _err(w, f"method label {name!r} is missing or used twice")
-        seen.add(name)
-        params = item.get("params", {}) or {}
-        if not isinstance(params, dict):
-            raise _err(f"{w}.params", f"expected a mapping, got {params!r}")
-        ratio = item.get("ratio")
-        if ratio is not None and not (0 < _number(ratio, f"{w}.ratio") < 1):
-            raise _err(f"{w}.ratio", f"must lie in (0, 1), got {ratio!r}")
-        out.append(MethodEntry(name=name, method=item["method"], params=dict(params),
-                               model=item.get("model"), request=item.get("request"), ratio=ratio))
+        base = item.get("name", item["method"])
+        if not isinstance(base, str):
+            raise _err(w, f"method label {base!r} is not a name")
+        for suffix, point in _grid(item, w):
+            name = f"{base}-{suffix}" if suffix else base
+            if name in seen:
+                raise _err(w, f"method label {name!r} is used twice")
+            seen.add(name)
+            params = point.get("params", {}) or {}
+            if not isinstance(params, dict):
+                raise _err(f"{w}.params", f"expected a mapping, got {params!r}")
+            ratio = point.get("ratio")
+            if ratio is not None and not (0 < _number(ratio, f"{w}.ratio") < 1):
+                raise _err(f"{w}.ratio", f"must lie in (0, 1), got {ratio!r}")
+            out.append(MethodEntry(name=name, method=point["method"], params=dict(params),
+                                   model=point.get("model"), request=point.get("request"), ratio=ratio,
+                                   group=base if suffix else None, **_cell_options(point, w)))
     return out
 
 
@@ -195,6 +264,12 @@ def _validate_protocol(p: Any, where: str, kind: str) -> dict[str, Any]:
     p.setdefault("params", {})
     p.setdefault("metric", "utility_unlearned")
     p.setdefault("scale", 1.0)
+    # extra record fields shown per method and dataset (dotted names read nested fields)
+    p["columns"] = _str_list(p["columns"], f"{where}.columns") if "columns" in p else []
+    p.update(_cell_options(p, where))
+    p.setdefault("poison_ratio", 0.1)
+    if not 0 < _number(p["poison_ratio"], f"{where}.poison_ratio") < 1:
+        raise _err(f"{where}.poison_ratio", f"must lie in (0, 1), got {p['poison_ratio']!r}")
     _int(p["seeds"], f"{where}.seeds")
     _int(p["first_seed"], f"{where}.first_seed", minimum=0)
     if "dataset_seeds" in p:  # fewer (or more) seeds on some datasets, e.g. an expensive one
@@ -208,12 +283,17 @@ def _validate_protocol(p: Any, where: str, kind: str) -> dict[str, Any]:
     _number(p["scale"], f"{where}.scale", positive=True)
     if not isinstance(p["params"], dict):
         raise _err(f"{where}.params", f"expected a mapping, got {p['params']!r}")
-    if kind == "cells":
+    if kind == "cells" and p["methods"] in (None, []):  # a partition study alone: no request
+        pass
+    elif kind == "cells":
         if "ratio" not in p:
             raise _err(where, "missing required key 'ratio'")
         if not 0 < _number(p["ratio"], f"{where}.ratio") < 1:
             raise _err(f"{where}.ratio", f"must lie in (0, 1), got {p['ratio']!r}")
     else:
+        for key in CELL_OPTIONS:
+            if p.get(key):
+                raise _err(f"{where}.{key}", "applies to cells tables only, not sequential ones")
         for key in ("removals", "every"):
             if key not in p:
                 raise _err(where, f"a sequential table needs {key!r}")
@@ -225,6 +305,7 @@ def _validate_protocol(p: Any, where: str, kind: str) -> dict[str, Any]:
 
 
 def _validate_quick(q: Any, where: str, methods: list[MethodEntry]) -> dict[str, Any]:
+    labels = {m.name for m in methods} | {m.group for m in methods if m.group}
     _check_keys(q, QUICK_KEYS, where)
     if not isinstance(q.get("description"), str) or not q["description"].strip():
         raise _err(where, "needs 'description': say what the reduced protocol changes")
@@ -238,15 +319,14 @@ def _validate_quick(q: Any, where: str, methods: list[MethodEntry]) -> dict[str,
     if "params" in q and not isinstance(q["params"], dict):
         raise _err(f"{where}.params", f"expected a mapping, got {q['params']!r}")
     if "methods" in q:
-        names = {m.name for m in methods}
         for m in _str_list(q["methods"], f"{where}.methods"):
-            if m not in names:
+            if m not in labels:
                 raise _err(f"{where}.methods", f"{m!r} is not a method label of the protocol")
     mp = q.get("method_params", {})
     if not isinstance(mp, dict):
         raise _err(f"{where}.method_params", "expected a mapping of method label -> params")
     for label, params in mp.items():
-        if label not in {m.name for m in methods}:
+        if label not in labels:
             raise _err(f"{where}.method_params", f"{label!r} is not a method label of the protocol")
         if not isinstance(params, dict):
             raise _err(f"{where}.method_params.{label}", f"expected a mapping, got {params!r}")
@@ -300,6 +380,30 @@ def _validate_references(raw: Any, where: str, citation: dict[str, Any], metric:
     return out
 
 
+def _partitioners(raw: Any, where: str) -> list[dict[str, Any]]:
+    """``partition_study.partitioners``: names, or ``{name: label, partitioner, params}`` for
+    a partitioner with keyword arguments (e.g. ``{partitioner: guide, params: {method: sr}}``)."""
+    if not isinstance(raw, list) or not raw:
+        raise _err(where, f"expected a non-empty list of partitioners, got {raw!r}")
+    out, seen = [], set()
+    for i, item in enumerate(raw):
+        w = f"{where}[{i}]"
+        if isinstance(item, str):
+            item = {"partitioner": item}
+        _check_keys(item, PARTITIONER_KEYS, w)
+        if not isinstance(item.get("partitioner"), str):
+            raise _err(w, "needs 'partitioner' (a registered partitioner name)")
+        label = item.get("name", item["partitioner"])
+        if not isinstance(label, str) or label in seen:
+            raise _err(w, f"partitioner label {label!r} is missing or used twice")
+        seen.add(label)
+        params = item.get("params") or {}
+        if not isinstance(params, dict):
+            raise _err(f"{w}.params", f"expected a mapping, got {params!r}")
+        out.append({"name": label, "partitioner": item["partitioner"], "params": dict(params)})
+    return out
+
+
 def validate(raw: Any, path: str | Path) -> TableConfig:
     """Validates a parsed YAML document; returns the :class:`TableConfig`."""
     where = Path(path).name
@@ -319,8 +423,11 @@ def validate(raw: Any, path: str | Path) -> TableConfig:
     citation.setdefault("source", "paper")
     if citation["source"] not in SOURCES:
         raise _err(f"{where}.citation.source", f"expected one of {', '.join(SOURCES)}, got {citation['source']!r}")
+    study = raw.get("partition_study")
     protocol = _validate_protocol(raw["protocol"], f"{where}.protocol", kind)
-    methods = _method_entries(protocol.pop("methods"), f"{where}.protocol.methods")
+    # a table may be a partition study alone (no unlearning cells): then methods may be empty
+    methods = _method_entries(protocol.pop("methods"), f"{where}.protocol.methods",
+                              allow_empty=study is not None)
     labels = {m.name for m in methods}
     references = _validate_references(raw.get("reference"), f"{where}.reference", citation,
                                       protocol["metric"], labels)
@@ -330,13 +437,16 @@ def validate(raw: Any, path: str | Path) -> TableConfig:
         if key not in est:
             raise _err(f"{where}.estimated_minutes", f"missing {key!r}")
         _number(est[key], f"{where}.estimated_minutes.{key}", positive=True)
-    study = raw.get("partition_study")
     if study is not None:
         _check_keys(study, PARTITION_KEYS, f"{where}.partition_study")
-        _str_list(study.get("partitioners"), f"{where}.partition_study.partitioners")
+        study = dict(study)
+        study["partitioners"] = _partitioners(study.get("partitioners"), f"{where}.partition_study.partitioners")
         _int(study.get("shards", 0), f"{where}.partition_study.shards")
     if "partition_study" in quick:
         _check_keys(quick["partition_study"], PARTITION_KEYS, f"{where}.quick.partition_study")
+        if "partitioners" in quick["partition_study"]:
+            quick["partition_study"] = {**quick["partition_study"], "partitioners": _partitioners(
+                quick["partition_study"]["partitioners"], f"{where}.quick.partition_study.partitioners")}
     notes = raw.get("notes", "")
     if not isinstance(notes, str):
         raise _err(f"{where}.notes", "expected text")

@@ -83,11 +83,19 @@ def _scale_of(metric: str, scale: float) -> float:
 
 
 def _value(record: dict[str, Any], metric: str) -> float | None:
+    """``record[metric]`` as a float; a dotted name reads a nested field
+    (``peak_memory_mb.unlearn``); booleans count as 0/1 (``weights_near_uniform``)."""
     if metric == "utility_gap" and "utility_gap" not in record:
         a, b = record.get("utility_unlearned"), record.get("utility_retrain")
         return None if a is None or b is None else a - b
-    v = record.get(metric)
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    v: Any = record.get(metric)
+    if v is None and "." in metric:
+        v = record
+        for part in metric.split("."):
+            v = v.get(part) if isinstance(v, dict) else None
+    if isinstance(v, bool):
+        return float(v)
+    return float(v) if isinstance(v, (int, float)) else None
 
 
 def summarize_table(config: TableConfig, results: list[tuple[Job, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -164,7 +172,15 @@ def _compare_one(config: TableConfig, ref: Reference, results: list[tuple[Job, d
     else:
         s = _scale_of(ref.metric, scale)
         values = [v * s for v in (_value(r, ref.metric) for r in ours.values()) if v is not None]
-        hib = ref.higher_is_better if ref.higher_is_better is not None else direction(ref.metric, utility_metric)
+        if ref.higher_is_better is not None:
+            hib = ref.higher_is_better
+        elif ref.mean is None:  # no paper number, no verdict: a metric without a direction is fine
+            try:
+                hib = direction(ref.metric, utility_metric)
+            except GraphForgetError:
+                hib = None
+        else:
+            hib = direction(ref.metric, utility_metric)
     mean, std, n = _mean_std(values)
     std = std if n > 1 else None  # one seed has no spread: shown bare, not as ± 0
     return {"method": ref.method, "dataset": ref.dataset, "metric": what, "mean": mean, "std": std,
@@ -219,6 +235,15 @@ def _cite(c: dict[str, Any]) -> str:
     return text
 
 
+def _entry_text(m: Any) -> str:
+    text = f"`{m.name}` = {m.method}"
+    extras = {k: v for k, v in (("model", m.model), ("request", m.request), ("ratio", m.ratio),
+                                ("mia", m.mia), ("profile", m.profile), ("poison", m.poison)) if v is not None}
+    if extras:
+        text += " " + ", ".join(f"{k} {v}" for k, v in extras.items())
+    return text + (f" `{m.params}`" if m.params else "")
+
+
 def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]]], command: str,
                     quick: bool, plots: list[str] | None = None, wall_seconds: float | None = None,
                     cached: int = 0, provenance: dict[str, Any] | None = None) -> str:
@@ -240,7 +265,7 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
              f"`{p.get('split') or 'default'}`, backbone `{p.get('model') or 'task default'}`, request "
              f"`{p['request']}`")
     if config.kind == "cells":
-        proto += f" ratio {p['ratio']:g}"
+        proto += f" ratio {p['ratio']:g}" if "ratio" in p else " (partition study only)"
     else:
         proto += f", {p['removals']} removals in requests of {p.get('batch', 1)}, evaluated every {p['every']}"
     proto += f", seeds {p['first_seed']}..{p['first_seed'] + p['seeds'] - 1}"
@@ -249,9 +274,12 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
         proto += f" ({name}: seeds {seeds[0]}..{seeds[-1]})"
     if p.get("params"):
         proto += f", params `{p['params']}`"
+    options = [f"`{key}: {p[key]}`" for key in ("mia", "profile", "poison") if p.get(key)]
+    if options:
+        proto += ", cell options " + ", ".join(options)
     lines += [proto + ".", ""]
-    lines += ["Methods: " + "; ".join(f"`{m.name}` = {m.method}" + (f" `{m.params}`" if m.params else "")
-                                      for m in config.methods) + ".", ""]
+    if config.methods:
+        lines += ["Methods: " + "; ".join(_entry_text(m) for m in config.methods) + ".", ""]
     if quick:
         lines += [f"**Quick protocol** (reduced; verdicts compare a smaller run with the paper's full "
                   f"protocol, not a reproduction claim): {config.quick['description'].strip()}", ""]
@@ -269,8 +297,8 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
         ref = _cite(c["citation"]) if c["paper"] is not None else ""
         if c["note"]:
             ref += f"; {c['note']}"
-        arrow = "↑" if c["higher_is_better"] else "↓"
-        lines.append(f"| {c['method']} | {c['dataset']} | {c['metric']} {arrow} | {_fmt(c['mean'], c['std'])} | "
+        arrow = {True: " ↑", False: " ↓"}.get(c["higher_is_better"], "")
+        lines.append(f"| {c['method']} | {c['dataset']} | {c['metric']}{arrow} | {_fmt(c['mean'], c['std'])} | "
                      f"{c['n']} | {paper} | {c['verdict']} | {ref} |")
     counts = {v: sum(c["verdict"] == v for c in comparisons) for v in VERDICTS}
     lines += ["", "Summary: " + ", ".join(f"{v}: {n}" for v, n in counts.items() if n), ""]
@@ -283,6 +311,17 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
                      f"{_fmt_g(r['utility_unlearned'])} | {_fmt_g(r['utility_retrain'])} | "
                      f"{_fmt_g(r['unlearn_seconds'], 3)} | {_fmt_g(r['retrain_seconds'], 3)} | "
                      f"{_fmt_g(r['speedup'], 3)} | {_fmt_g(r['distance_to_retrain'], 3)} | {r['cells']} |")
+    if p.get("columns"):
+        lines += ["", "## Measured fields (raw units, mean ± std over seeds)", "",
+                  "| method | dataset | " + " | ".join(p["columns"]) + " |",
+                  "|---|---|" + "---|" * len(p["columns"])]
+        cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for job, record in results:
+            if job.kind in ("cell", "sequential"):
+                cells.setdefault((job.label, job.dataset), []).append(record)
+        for (label, dataset), recs in cells.items():
+            values = [_fmt_g(_mean_std([_value(r, col) for r in recs])) for col in p["columns"]]
+            lines.append(f"| {label} | {dataset} | " + " | ".join(values) + " |")
     seq = [(j, r) for j, r in results if j.kind == "sequential"]
     if seq:
         lines += ["", "Sequential runs: retrain events (request index where the certified budget forced a "
@@ -300,12 +339,16 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
         lines += ["", "## Partition statistics", "",
                   "Balance = Σ|n_i − n/k| / 2n (0 = equal sizes); label fairness = mean total-variation "
                   "distance of a shard's label histogram from the global one (0 = fair).", "",
+                  "Memory: peak resident memory of the process during the call, and its growth over the "
+                  "resident memory at the call's start.", "",
                   "| partitioner | dataset | shards | min size | max size | balance | label fairness | "
-                  "cut-edge ratio | seconds |", "|---|---|---|---|---|---|---|---|---|"]
+                  "cut-edge ratio | seconds | peak MiB | growth MiB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for j, r in parts:
+            mem = " | ".join(f"{r[k]:.0f}" if isinstance(r.get(k), (int, float)) else "n/a"
+                             for k in ("peak_memory_mb", "delta_memory_mb"))
             lines.append(f"| {j.label} | {j.dataset} | {r['num_shards']} | {r['min_size']} | {r['max_size']} | "
                          f"{r['balance']:.3f} | {r.get('label_fairness', float('nan')):.3f} | "
-                         f"{r.get('cut_edge_ratio', float('nan')):.3f} | {r['seconds']:.3f} |")
+                         f"{r.get('cut_edge_ratio', float('nan')):.3f} | {r['seconds']:.3f} | {mem} |")
     if plots:
         lines += ["", "## Plots", ""]
         for path in plots:

@@ -140,12 +140,17 @@ def plan(config: TableConfig, root: str | None = None) -> list[Job]:
 
             model = default_model_for(cls, resolve_task(p["task"]))
         request = entry.request or p["request"]
+        # cell options: the entry's own, else the protocol's (graphforget bench --mia/--profile/--poison)
+        options = {key: getattr(entry, key) if getattr(entry, key) is not None else p.get(key)
+                   for key in ("mia", "profile", "poison")}
+        options["profile"] = bool(options["profile"])
+        options["poison_ratio"] = float(p.get("poison_ratio", 0.1))  # CellSpec's default: keys unchanged
         for dataset in p["datasets"]:
             for seed in config.seeds_for(dataset):
                 if config.kind == "cells":
                     spec = CellSpec(method=entry.method, dataset=dataset, model=model, request=request,
                                     ratio=float(entry.ratio or p["ratio"]), seed=seed, task=p["task"],
-                                    root=root, split=p.get("split"), params=params)
+                                    root=root, split=p.get("split"), params=params, **options)
                     validate_spec(spec)
                     d = asdict(spec)
                     d.pop("root")  # where the data lives does not change the cell
@@ -160,16 +165,20 @@ def plan(config: TableConfig, root: str | None = None) -> list[Job]:
     if study:
         from graphforget.partition import partitioner_names
 
-        for name in study["partitioners"]:
-            if name not in partitioner_names():
-                raise GraphForgetError(f"{config.name}: unknown partitioner {name!r} in partition_study "
-                                       f"(known: {', '.join(partitioner_names())})")
+        entries = [{"name": e, "partitioner": e, "params": {}} if isinstance(e, str) else e
+                   for e in study["partitioners"]]
+        for entry in entries:
+            if entry["partitioner"] not in partitioner_names():
+                raise GraphForgetError(f"{config.name}: unknown partitioner {entry['partitioner']!r} in "
+                                       f"partition_study (known: {', '.join(partitioner_names())})")
         for dataset in study.get("datasets", p["datasets"]):
-            for name in study["partitioners"]:
-                spec = {"partitioner": name, "dataset": dataset, "split": p.get("split"),
+            for entry in entries:
+                spec = {"partitioner": entry["partitioner"], "dataset": dataset, "split": p.get("split"),
                         "shards": int(study["shards"]), "nodes": study.get("nodes", "train"),
                         "seed": int(p["first_seed"])}
-                jobs.append(Job("partition", name, dataset, int(p["first_seed"]), spec))
+                if entry["params"]:  # only then: the cache keys of plain partitioners are unchanged
+                    spec["params"] = dict(entry["params"])
+                jobs.append(Job("partition", entry["name"], dataset, int(p["first_seed"]), spec))
     return jobs
 
 
@@ -292,14 +301,18 @@ def run_sequential(spec: dict[str, Any]) -> dict[str, Any]:
 def run_partition_stats(spec: dict[str, Any]) -> dict[str, Any]:
     """Balance, label fairness and cut edges of one partitioner on one dataset."""
     from graphforget.data import load_dataset
+    from graphforget.metrics import measure
     from graphforget.partition import make_partitioner
 
     data = load_dataset(spec["dataset"], root=spec.get("root"), split=spec.get("split"), seed=spec["seed"])
-    part = make_partitioner(spec["partitioner"], seed=spec["seed"]).partition(
-        data, int(spec["shards"]), nodes=spec.get("nodes", "train"))
+    partitioner = make_partitioner(spec["partitioner"], seed=spec["seed"], **spec.get("params", {}))
+    with measure() as cost:
+        part = partitioner.partition(data, int(spec["shards"]), nodes=spec.get("nodes", "train"))
     stats = part.stats(data)
     stats.pop("label_tv_per_shard", None)
-    stats.update(partitioner=spec["partitioner"], dataset=spec["dataset"], seconds=part.seconds)
+    stats.update(partitioner=spec["partitioner"], dataset=spec["dataset"], seconds=part.seconds,
+                 peak_memory_mb=cost.peak_memory_mb, delta_memory_mb=cost.delta_memory_mb,
+                 iterations=part.info.get("iterations"))
     return stats
 
 

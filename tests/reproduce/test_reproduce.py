@@ -320,3 +320,120 @@ def test_list_output(tmp_path, capsys):
 def test_missing_table_argument_is_an_error(capsys):
     assert main(["reproduce"]) == 2
     assert "reproduce needs TABLE" in capsys.readouterr().err
+
+
+# -- grids, cell options, columns, partition-only tables ----------------------------------
+def test_grid_expands_methods_and_quick_selects_by_group(tmp_path):
+    cfg = tiny_config()
+    cfg["protocol"]["methods"] = [
+        "retrain",
+        {"name": "gif", "method": "gif", "params": {"damping": 0.01},
+         "grid": {"request": ["node", "edge"], "iterations": [3, 5]}},
+        {"name": "if", "method": "if", "grid": [{"request": ["node"]}, {"request": ["feature"], "ratio": [0.2]}]},
+    ]
+    cfg["quick"].update(methods=["gif"], method_params={"gif": {"iterations": 7}, "gif-edge-5": {"damping": 0.1}})
+    cfg["reference"][0]["method"] = "gif"  # references name expanded labels, not the group
+    with pytest.raises(GraphForgetError, match="'gif' is not a method label"):
+        validate(cfg, "tiny.yaml")
+    cfg["reference"][0]["method"] = "gif-node-3"
+    config = validate(cfg, "tiny.yaml")
+    labels = [m.name for m in config.methods]
+    assert labels == ["retrain", "gif-node-3", "gif-node-5", "gif-edge-3", "gif-edge-5", "if-node",
+                      "if-feature-0.2"]
+    edge5 = next(m for m in config.methods if m.name == "gif-edge-5")
+    assert (edge5.request, edge5.params, edge5.group) == ("edge", {"damping": 0.01, "iterations": 5}, "gif")
+    feature = next(m for m in config.methods if m.name == "if-feature-0.2")
+    assert (feature.request, feature.ratio, feature.params) == ("feature", 0.2, {})
+    jobs = [j for j in plan(config) if j.kind == "cell"]
+    assert {(j.label, j.spec["request"], j.spec["ratio"]) for j in jobs if j.seed == 0} >= {
+        ("gif-edge-3", "edge", 0.1), ("if-feature-0.2", "feature", 0.2)}
+    quick = config.effective(quick=True)  # a quick block may name the grid's group
+    assert [m.name for m in quick.methods] == ["gif-node-3", "gif-node-5", "gif-edge-3", "gif-edge-5"]
+    assert {m.name: m.params for m in quick.methods}["gif-edge-5"] == {"damping": 0.1, "iterations": 7}
+    assert config.methods[4].params["iterations"] == 5  # the full protocol is untouched
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c["protocol"]["methods"].append({"method": "gif", "grid": {"iterations": []}}),
+     "grid.iterations: expected a non-empty list"),
+    (lambda c: c["protocol"]["methods"].append({"method": "gif", "grid": ["node"]}),
+     "grid[0]: expected a mapping"),
+    (lambda c: c["protocol"]["methods"].extend([{"name": "r", "method": "retrain", "grid": {"request": ["node"]}},
+                                                {"name": "r-node", "method": "retrain"}]),
+     "'r-node' is used twice"),
+    (lambda c: c["protocol"].update(mia="guess"), "protocol.mia: expected one of loss, posterior, shadow"),
+    (lambda c: c["protocol"].update(profile="yes"), "protocol.profile: expected true or false"),
+    (lambda c: c["protocol"]["methods"].append({"name": "p", "method": "retrain", "poison": "noise"}),
+     "poison: expected one of edge, label"),
+    (lambda c: c["protocol"].update(poison_ratio=2), "poison_ratio: must lie in (0, 1)"),
+    (lambda c: c["protocol"].update(columns=[]), "columns: expected a non-empty list"),
+    (lambda c: c.update(partition_study={"partitioners": [{"partitioner": "guide", "colour": 1}],
+                                         "shards": 2}), "unknown key 'colour'"),
+])
+def test_new_keys_are_validated(mutate, message):
+    cfg = tiny_config()
+    mutate(cfg)
+    with pytest.raises(GraphForgetError) as info:
+        validate(cfg, "tiny.yaml")
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_sequential_tables_refuse_cell_options():
+    cfg = tiny_config(kind="sequential")
+    cfg["protocol"].update(removals=4, every=2, mia="loss")
+    cfg["protocol"].pop("ratio")
+    with pytest.raises(GraphForgetError, match="mia: applies to cells tables only"):
+        validate(cfg, "tiny.yaml")
+
+
+def test_cell_options_reach_the_spec_and_keep_old_keys():
+    plain = validate(tiny_config(), "tiny.yaml")
+    cfg = tiny_config()
+    cfg["protocol"]["profile"] = True
+    cfg["protocol"]["methods"] = ["retrain", {"method": "gif", "mia": "posterior", "profile": False}]
+    config = validate(cfg, "tiny.yaml")
+    specs = {j.label: j.spec for j in plan(config) if j.seed == 0}
+    assert (specs["retrain"]["profile"], specs["retrain"]["mia"]) == (True, None)
+    assert (specs["gif"]["profile"], specs["gif"]["mia"]) == (False, "posterior")
+    # a table without options plans the same cells, with the same cache keys, as before them
+    before = {"method": "gif", "dataset": DATASET, "model": "sgc", "request": "node", "ratio": 0.1, "seed": 0,
+              "task": "node", "split": "0.6/0.2/0.2", "params": {"epochs": 15}, "profile": False, "mia": None,
+              "poison": None, "poison_ratio": 0.1, "share_reference": False}
+    gif = next(j for j in plan(plain) if j.label == "gif" and j.seed == 0)
+    assert gif.spec == before and gif.key == _runner.cell_key("cell", before)
+
+
+def test_columns_mia_and_partition_only_table_end_to_end(tmp_path):
+    cfg = tiny_config()
+    cfg["protocol"].update(seeds=1, mia="loss", profile=True,
+                           columns=["mia_auc", "mia_auc_retrain", "peak_memory_mb.unlearn"],
+                           methods=["retrain"])
+    cfg["reference"] = []
+    write(tmp_path, cfg)
+    assert main(["reproduce", "tiny", "--tables", str(tmp_path), "--out", str(tmp_path / "out"),
+                 "--cache", str(tmp_path / "cache"), "--no-plots"]) == 0
+    md = (tmp_path / "out" / "tiny.md").read_text()
+    record = json.loads((tmp_path / "out" / "tiny.json").read_text())[0]["record"]
+    assert 0 <= record["mia_auc"] <= 1 and record["peak_memory_mb"]["unlearn"] > 0
+    assert "## Measured fields" in md and "| mia_auc | mia_auc_retrain | peak_memory_mb.unlearn |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| retrain | " + DATASET + " | 0."))
+    assert f"{record['mia_auc']:.4g}" in row
+    assert "cell options `mia: loss`, `profile: True`" in md
+
+    only = tiny_config(name="parts", partition_study={
+        "shards": 3, "partitioners": ["random", {"name": "guide-sr", "partitioner": "guide",
+                                                 "params": {"method": "sr"}}]})
+    only["protocol"].update(methods=[])
+    only["protocol"].pop("ratio")
+    only["reference"] = []
+    write(tmp_path, only)
+    config = load_table("parts", str(tmp_path))
+    jobs = plan(config)
+    assert [(j.kind, j.label) for j in jobs] == [("partition", "random"), ("partition", "guide-sr")]
+    assert jobs[1].spec["params"] == {"method": "sr"} and "params" not in jobs[0].spec
+    assert main(["reproduce", "parts", "--tables", str(tmp_path), "--out", str(tmp_path / "out"),
+                 "--cache", str(tmp_path / "cache2"), "--no-plots"]) == 0
+    md = (tmp_path / "out" / "parts.md").read_text()
+    line = next(x for x in md.splitlines() if x.startswith("| guide-sr |"))
+    assert line.count("|") == 12 and "n/a" not in line  # memory columns filled
+    assert "(partition study only)" in md
