@@ -375,7 +375,7 @@ class GIF(_InfluenceUnlearner):
         damping (float): added to the Hessian (``"gif"``: GIF-torch's ``damp``). (default: :obj:`1e-2`)
         iterations (int): solver iterations (CG: a maximum; the default truncated CG of
             5 products keeps GIF >= 20x cheaper than retraining, see
-            ``benchmarks/results/gif.md``; raise it for a more exact Newton step).
+            ``benchmarks/results/gif_if.md``; raise it for a more exact Newton step).
             (default: :obj:`5`)
         tol (float): CG relative-residual tolerance. (default: :obj:`1e-3`)
         scale (float, optional): LiSSA/GIF scale; ``None`` = from power iteration.

@@ -196,6 +196,7 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
 
         mia_original = query_logits(unlearner, data)  # the attacker's view before unlearning
     utility_original = task.utility(unlearner)
+    before_fields = task.original_fields(unlearner, data)  # read before unlearning changes it
     request = poison_request if poison_request is not None else \
         task.sample_request(data, spec.request, spec.ratio, spec.seed)
     if not unlearner.supports(request):
@@ -232,6 +233,7 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
     record["fit_seconds"] = fit_cost.seconds
     record["report"] = report.to_dict()
     record.update(task.extra_fields(original_logits, unlearner, reference, data, request))
+    record.update(before_fields)
     extras = getattr(unlearner, "bench_extras", None)
     if callable(extras):
         record.update(extras(data, request, retained))

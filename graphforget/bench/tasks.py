@@ -103,6 +103,11 @@ class BenchTask:
         """Task-specific record fields (e.g. ``df_auc_unlearned`` for link prediction)."""
         return {}
 
+    def original_fields(self, unlearner: Unlearner, data: Any) -> dict[str, Any]:
+        """Task-specific record fields of the original model, read after the fit and before
+        the request is served (e.g. ``test_hits@10_original`` for knowledge graphs)."""
+        return {}
+
     def distance_mask(self, unlearner: Unlearner) -> Any:
         """Rows compared by the output-KL fallback distance."""
         return unlearner.inference_data().test_mask

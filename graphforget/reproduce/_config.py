@@ -38,7 +38,7 @@ METHOD_KEYS = {"name", "method", "model", "params", "request", "ratio", "mia", "
 CELL_OPTIONS = ("mia", "profile", "poison")
 #: grid keys that set a method entry's field rather than one of its parameters
 GRID_FIELDS = ("model", "request", "ratio") + CELL_OPTIONS
-REFERENCE_KEYS = {"method", "dataset", "metric", "mean", "std", "tolerance", "relative_to",
+REFERENCE_KEYS = {"method", "dataset", "metric", "mean", "std", "tolerance", "relative_to", "not_comparable",
                   "higher_is_better", "table", "column", "source", "note", "paper"}
 RELATIVE_KEYS = {"method", "metric", "op"}
 CITATION_KEYS = {"paper", "url", "table", "column", "source", "note"}
@@ -120,6 +120,9 @@ class Reference:
     higher_is_better: bool | None = None
     citation: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    #: why our protocol, dataset or metric differs from the paper's number: the cell then
+    #: shows the number beside ours with the verdict ``not comparable`` and this reason
+    not_comparable: str | None = None
 
 
 @dataclass
@@ -368,6 +371,10 @@ def _validate_references(raw: Any, where: str, citation: dict[str, Any], metric:
         hib = r.get("higher_is_better")
         if hib is not None and not isinstance(hib, bool):
             raise _err(f"{w}.higher_is_better", f"expected true or false, got {hib!r}")
+        reason = r.get("not_comparable")
+        if reason is not None and (not isinstance(reason, str) or not reason.strip()):
+            raise _err(f"{w}.not_comparable", "expected the reason (a non-empty string) why the "
+                                              f"number is not comparable, got {reason!r}")
         cite = dict(citation)
         for key in ("paper", "table", "column", "source"):
             if key in r:
@@ -376,7 +383,8 @@ def _validate_references(raw: Any, where: str, citation: dict[str, Any], metric:
             raise _err(f"{w}.source", f"expected one of {', '.join(SOURCES)}, got {cite.get('source')!r}")
         out.append(Reference(method=r["method"], dataset=r["dataset"], metric=str(r.get("metric", metric)),
                              mean=mean, std=std, tolerance=tol, relative_to=rel, higher_is_better=hib,
-                             citation=cite, note=str(r.get("note", ""))))
+                             citation=cite, note=str(r.get("note", "")),
+                             not_comparable=reason.strip() if reason else None))
     return out
 
 

@@ -17,7 +17,7 @@ from graphforget.reproduce._runner import Job, first_and_steady
 __all__ = ["verdict", "direction", "summarize_table", "compare", "render_markdown", "machine_line",
            "VERDICTS"]
 
-VERDICTS = ("within", "better", "worse", "no reference", "not run")
+VERDICTS = ("within", "better", "worse", "not comparable", "no reference", "not run")
 
 #: ranking metrics of the recommendation / KG tasks (not in graphforget.metrics)
 _RANKING = ("mrr", "recall", "ndcg", "hits", "hr", "precision")
@@ -186,7 +186,9 @@ def _compare_one(config: TableConfig, ref: Reference, results: list[tuple[Job, d
     return {"method": ref.method, "dataset": ref.dataset, "metric": what, "mean": mean, "std": std,
             "n": n, "paper": ref.mean, "paper_std": ref.std, "tolerance": ref.tolerance,
             "higher_is_better": hib, "citation": ref.citation, "note": ref.note,
-            "verdict": verdict(mean, ref.mean, ref.std, hib, ref.tolerance)}
+            "verdict": ("not comparable" if ref.not_comparable and ref.mean is not None
+                        else verdict(mean, ref.mean, ref.std, hib, ref.tolerance)),
+            "not_comparable": ref.not_comparable}
 
 
 def _fmt(mean: float, std: float | None = None, digits: int = 2) -> str:
@@ -287,7 +289,9 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
     lines += ["## Ours beside the paper", "",
               "Verdict: `within` = our mean lies inside the paper's mean ± std (± the stated tolerance "
               "where the paper gives no std); otherwise `better`/`worse` by the metric's direction "
-              "(`graphforget.metrics.HIGHER_IS_BETTER`).", "",
+              "(`graphforget.metrics.HIGHER_IS_BETTER`); `not comparable` = the paper's number is shown "
+              "for orientation, but its dataset, protocol or metric differs from ours (the reason is in "
+              "the reference column), so no verdict is drawn.", "",
               "| method | dataset | metric | ours (mean ± std) | n | paper | verdict | reference |",
               "|---|---|---|---|---|---|---|---|"]
     for c in comparisons:
@@ -295,6 +299,8 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
         if c["paper"] is not None and c["paper_std"] is None and c["tolerance"]:
             paper += f" (tol. ± {c['tolerance']:g})"
         ref = _cite(c["citation"]) if c["paper"] is not None else ""
+        if c.get("not_comparable"):
+            ref += f"; **not comparable:** {c['not_comparable']}"
         if c["note"]:
             ref += f"; {c['note']}"
         arrow = {True: " ↑", False: " ↓"}.get(c["higher_is_better"], "")

@@ -217,6 +217,9 @@ def _split_request(request: Any, size: int) -> list[Any]:
     if isinstance(request, NodeRequest):  # SampleRequest too
         ids = request.node_ids
         return [type(request)(ids[i:i + size]) for i in range(0, ids.numel(), size)]
+    graph_ids = getattr(request, "graph_ids", None)
+    if graph_ids is not None and request.kind == "graph":
+        return [type(request)(graph_ids[i:i + size]) for i in range(0, graph_ids.numel(), size)]
     raise GraphForgetError(f"cannot split a {type(request).__name__} into sequential requests")
 
 
@@ -225,7 +228,11 @@ def _sample_count(task: Any, data: Any, kind: str, count: int, seed: int) -> Any
 
     if kind in ("node", "edge", "feature", "sample") and hasattr(data, "train_mask"):
         return sample_request(kind, data, count=count, seed=seed)
-    raise GraphForgetError(f"sequential tables need a node/edge/feature/sample request, got {kind!r}")
+    if kind == "graph":
+        from graphforget.graph import sample_graphs
+
+        return sample_graphs(data, count=count, seed=seed)
+    raise GraphForgetError(f"sequential tables need a node/edge/feature/sample/graph request, got {kind!r}")
 
 
 def first_and_steady(curve: list[dict[str, Any]]) -> tuple[float | None, float | None]:
