@@ -27,7 +27,9 @@ def test_bench_writes_every_field(tmp_path, capsys):
     for r in records:
         assert set(RECORD_FIELDS) <= set(r)
         assert r["distance_to_retrain"] == 0.0
-        assert r["speedup"] == pytest.approx(r["retrain_seconds"] / r["unlearn_seconds"])
+        # an exact method is its own reference: same utility, and both timings were taken
+        assert r["utility_unlearned"] == r["utility_retrain"]
+        assert r["unlearn_seconds"] > 0 and r["retrain_seconds"] > 0 and r["speedup"] > 0
     assert "| retrain |" in md.read_text() and "Command: `graphforget" in md.read_text()
 
 

@@ -45,7 +45,7 @@ def test_bound_holds_on_every_request_and_ledger_survives_save(tmp_path):
     for i in range(4):
         u.unlearn(sample_nodes(u.data_, count=1, seed=i))
         assert u.ledger_[-1]["cumulative"] >= u.residual_norm()
-    u.unlearn(sample_edges(u.data_, count=3, seed=9))  # (count=2 hits a request round-trip ambiguity)
+    u.unlearn(sample_edges(u.data_, count=2, seed=9))  # two edges: the case a round-trip bug once broke
     assert u.ledger_[-1]["cumulative"] >= u.residual_norm()
     u.save(tmp_path)
     v = CGU.load(tmp_path)
@@ -78,7 +78,17 @@ def test_batched_equals_one_step_and_sigma_matters():
     for j in range(4):
         b.unlearn(EdgeRequest(edges.edge_index[:, j:j + 1]))
     assert len(a.ledger_) == 1 and len(b.ledger_) == 4
-    assert torch.allclose(a.parameter_vector(), b.parameter_vector(), atol=1e-2)
+    # One Newton step and four are different approximations of the same retrained optimum
+    # W*, so they agree only up to their own errors. The objective is (lam m)-strongly
+    # convex, so ||W - W*||_F <= ||grad L(W)||_F / (lam m) for each, and the two lie within
+    # the sum of those radii of each other: the tightest tolerance the math allows.
+    radius = 0.0
+    for u in (a, b):
+        clf = u.classifier_
+        radius += u.residual_norm() / (clf.lam * int(clf.active_.sum()))
+    gap = float((a.classifier_.W_ - b.classifier_.W_).norm())
+    assert gap <= radius
+    assert 0.0 < gap  # and they are not the same computation
     c = CGU(sigma=0.5).fit(data)
     assert not torch.allclose(CGU(sigma=5.0).fit(data).parameter_vector(), c.parameter_vector())
 

@@ -49,7 +49,11 @@ def test_edge_request_on_node_task_and_bad_input():
     data = small_graph()
     u = GradientAscent(epochs=10, hidden_channels=8, unlearn_epochs=2).fit(data)
     ei = data.edge_index[:, data.edge_index[0] < data.edge_index[1]][:, :3]
+    before = u.parameter_vector().clone()
     u.unlearn(EdgeRequest(ei))
+    assert not torch.equal(before, u.parameter_vector())  # the ascent moved the model
+    kept = {tuple(e) for e in u.inference_data().edge_index.t().tolist()}
+    assert all((a, b) not in kept and (b, a) not in kept for a, b in ei.t().tolist())
     with pytest.raises(GraphForgetError, match="unlearn_lr"):
         GradientAscent(unlearn_lr=0.0, epochs=1).fit(data)
     test_only = (~data.train_mask).nonzero().view(-1)[:2]

@@ -214,7 +214,7 @@ def test_conformance_guide(graph):
 def test_conformance_guide_sr_zero(graph):
     summary = check_unlearner(lambda: GUIDE(partition="sr", repair="zero", aggregator="mean",
                                             inference="full", **FAST),
-                              graph, check_determinism=False)
+                              graph)
     assert "exact-equals-reference" in summary["checks"]
 
 

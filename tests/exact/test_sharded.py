@@ -34,8 +34,7 @@ def test_conformance_grapheraser():
 
 
 def test_conformance_sisa_sliced():
-    check_unlearner(lambda: SISA(epochs=EPOCHS, shards=2, slices=3), small_graph(),
-                    check_determinism=False)
+    check_unlearner(lambda: SISA(epochs=EPOCHS, shards=2, slices=3), small_graph())
 
 
 def test_sisa_on_tabular_data():
@@ -49,7 +48,7 @@ def test_sisa_on_tabular_data():
     tab = Data(x=x, y=y, edge_index=torch.empty(2, 0, dtype=torch.long), train_mask=masks[0],
                val_mask=masks[1], test_mask=masks[2], num_classes=2)
     check_unlearner(lambda: SISA(model="mlp", epochs=EPOCHS, shards=2, slices=2), tab,
-                    requests=[SampleRequest(perm[:3].sort().values)], check_determinism=False)
+                    requests=[SampleRequest(perm[:3].sort().values)])
     u = SISA(model="mlp", epochs=50, shards=2).fit(tab)
     assert u.score() > 0.7
 

@@ -154,7 +154,7 @@ def test_fedlu_conformance(kg):
 
 def test_federated_retrain_is_exact(kg):
     summary = check_unlearner(lambda: FederatedRetrain(**FAST), kg,
-                              requests=[sample_triples(kg, count=2, seed=2)], check_determinism=False)
+                              requests=[sample_triples(kg, count=2, seed=2)])
     assert "exact-equals-reference" in summary["checks"]
 
 

@@ -155,7 +155,7 @@ def test_conformance_receraser(data):
 def test_conformance_retrain(data):
     summary = check_unlearner(lambda: RecommendationRetrain(embedding_dim=8, epochs=6, batch_size=128),
                               data, requests=[sample_interactions(data, count=3, seed=1)],
-                              check_determinism=False)
+                              )
     assert "exact-equals-reference" in summary["checks"]
 
 

@@ -437,3 +437,40 @@ def test_columns_mia_and_partition_only_table_end_to_end(tmp_path):
     line = next(x for x in md.splitlines() if x.startswith("| guide-sr |"))
     assert line.count("|") == 12 and "n/a" not in line  # memory columns filled
     assert "(partition study only)" in md
+
+
+def test_not_comparable_reference_draws_no_verdict_and_shows_its_reason(tmp_path):
+    from graphforget.reproduce._config import validate as v
+    from graphforget.reproduce._report import render_markdown
+
+    cfg = tiny_config()
+    cfg["reference"] = [
+        {"method": "gif", "dataset": DATASET, "mean": 80.0, "std": 5.0,
+         "not_comparable": "the paper's number is for DBLP"},
+        {"method": "retrain", "dataset": DATASET, "mean": 85.0, "std": 5.0},
+    ]
+    config = v(cfg, "tiny.yaml")
+    job = lambda label, seed: _runner.Job("cell", label, DATASET, seed, {})  # noqa: E731
+    rec = {"utility_unlearned": 0.80, "utility_metric": "micro_f1"}
+    results = [(job("gif", 0), rec), (job("retrain", 0), dict(rec, utility_unlearned=0.85))]
+    rows = compare(config, results)
+    # 80.0 would be "within": the reference is excluded from verdicts all the same
+    assert rows[0]["verdict"] == "not comparable" and rows[1]["verdict"] == "within"
+    page = render_markdown(config, results, command="graphforget reproduce tiny", quick=False)
+    assert "**not comparable:** the paper's number is for DBLP" in page
+    assert "not comparable: 1" in page
+    for bad in ("", "  ", 3):
+        broken = tiny_config()
+        broken["reference"][0]["not_comparable"] = bad
+        with pytest.raises(GraphForgetError, match="not_comparable"):
+            v(broken, "tiny.yaml")
+
+
+def test_sequential_graph_removals_split_one_graph_per_request():
+    from graphforget.graph import GraphRequest, synthetic_graphs
+
+    data = synthetic_graphs(num_graphs=40, seed=0)
+    full = _runner._sample_count(None, data, "graph", 6, seed=0)
+    parts = _runner._split_request(full, 1)
+    assert len(parts) == 6 and all(isinstance(p, GraphRequest) and len(p) == 1 for p in parts)
+    assert sorted(int(p.graph_ids) for p in parts) == sorted(full.graph_ids.tolist())

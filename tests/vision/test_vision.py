@@ -60,8 +60,12 @@ def test_resnet18_path_trains_and_unlearns(small_digits):
     pool = data.train_mask.nonzero().view(-1)
     u = SalUn(model="resnet18", hidden_channels=4, epochs=1, batch_size=int(pool.numel()) - 1,
               unlearn_epochs=1, device="auto").fit(data)
-    u.unlearn(SampleRequest(pool[:3]))
-    assert u.predict().shape == (80,) and torch.isfinite(u.parameter_vector()).all()
+    before = u.parameter_vector().clone()
+    report = u.unlearn(SampleRequest(pool[:3]))
+    after = u.parameter_vector()
+    assert u.predict().shape == (80,) and torch.isfinite(after).all()
+    assert report.affected["samples"] == 3 and not torch.equal(before, after)  # the update ran
+    assert not bool(u.data_.train_mask[pool[:3]].any())  # forgotten rows left the training set
 
 
 def test_images_view(digits):
