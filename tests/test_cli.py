@@ -86,3 +86,24 @@ def test_bench_retrain_on_cora_sgc(tmp_path, capsys):
     records = json.loads(path.read_text())
     assert len(records) == 2 and all(r["distance_to_retrain"] == 0 for r in records)
     assert all(r["utility_retrain"] > 0.7 for r in records)
+
+
+def test_bench_link_pool_is_chosen_and_recorded(tmp_path, capsys):
+    from graphforget.link import deletion_pool, load_link_dataset, sample_link_edges
+
+    path = tmp_path / "out.json"
+    code, out, err = run(capsys, "bench", "--method", "link-retrain", "--task", "link",
+                         "--dataset", "synthetic:nodes=1000,avg-degree=2", "--request", "edge", "--ratio", "0.02",
+                         "--pool", "in", "--param", "epochs=5", "--json", str(path))
+    assert code == 0, err
+    (record,) = json.loads(path.read_text())
+    assert record["pool"] == "in"
+    data = load_link_dataset("synthetic:nodes=1000,avg-degree=2", None, None, 0)
+    inside = {tuple(e) for e in deletion_pool(data, "in").t().tolist()}
+    # the served request is the one drawn from the "in" pool (the report keeps only its hash)
+    request = sample_link_edges(data, ratio=0.02, seed=0, pool="in")
+    assert record["report"]["request"]["hash"] == request.content_hash()
+    assert all((min(u, v), max(u, v)) in inside for u, v in request.edge_index.t().tolist())
+    assert request.content_hash() != sample_link_edges(data, ratio=0.02, seed=0).content_hash()
+    code, out, err = run(capsys, "bench", "--method", "retrain", "--request", "node", "--pool", "in")
+    assert code == 2 and "--pool applies to edge requests of the link task" in err

@@ -94,6 +94,10 @@ def _add_bench_args(p: argparse.ArgumentParser) -> None:
                    help="inject a poison and forget it: edge (10%% heterophilic edges, default) or "
                         "label (flipped training labels); adds poison_recovered")
     p.add_argument("--poison-ratio", type=float, default=0.1, help="poison size (default 0.1)")
+    p.add_argument("--pool", choices=("all", "in", "out"), default=None,
+                   help="link task, edge requests: draw the deleted edges from all training edges "
+                        "(default), from inside the 2-hop enclosing subgraph of the test edges (in) "
+                        "or outside it (out), as GNNDelete; recorded as the pool field"),
     p.add_argument("--json", dest="json_out", default=None, help="write records to this file")
     p.add_argument("--markdown", dest="markdown_out", default=None, help="write a Markdown table")
 
@@ -208,7 +212,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                             ratio=args.ratio, seed=seed, task=task.name, root=args.root,
                             split=split, params={**params, **_shard_flags(args, method)},
                             profile=args.profile,
-                            mia=args.mia, poison=args.poison, poison_ratio=args.poison_ratio)
+                            mia=args.mia, poison=args.poison, poison_ratio=args.poison_ratio,
+                            pool=args.pool)
             validate_spec(spec)
             specs.append(spec)
     records = _run_specs(specs, args.executor,

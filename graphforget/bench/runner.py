@@ -61,6 +61,10 @@ class CellSpec:
     #: seed and request (within one process): methods of one table then share one retrain
     #: and its timing, as they would in a single run. Used by ``graphforget demo``.
     share_reference: bool = False
+    #: the pool a link-prediction edge request is drawn from (``all``, ``in``: edges inside
+    #: the 2-hop enclosing subgraph of the test edges, ``out``: the others; GNNDelete's
+    #: settings); ``None`` is the task's default (``all``). Recorded as the ``pool`` field.
+    pool: str | None = None
 
 
 _REFERENCE_CACHE: dict[tuple, tuple[Any, Any]] = {}
@@ -117,6 +121,12 @@ def validate_spec(spec: CellSpec) -> None:
     if not (isinstance(spec.ratio, (int, float)) and 0 < spec.ratio < 1):
         raise GraphForgetError(f"ratio must lie in (0, 1), got {spec.ratio!r}")
     _validate_trust(spec, task)
+    if spec.pool is not None:
+        if not hasattr(task, "edge_pool") or spec.request != "edge":
+            raise GraphForgetError(f"--pool applies to edge requests of the link task, not to "
+                                   f"{spec.request!r} requests of the {task.name!r} task")
+        if spec.pool not in ("all", "in", "out"):
+            raise GraphForgetError(f"pool must be 'all', 'in' or 'out', got {spec.pool!r}")
     if cls.supported_models is not None and spec.model not in cls.supported_models:
         raise GraphForgetError(f"method {spec.method!r} works with models "
                                f"{', '.join(cls.supported_models)}, not {spec.model!r}")
@@ -198,7 +208,8 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
     utility_original = task.utility(unlearner)
     before_fields = task.original_fields(unlearner, data)  # read before unlearning changes it
     request = poison_request if poison_request is not None else \
-        task.sample_request(data, spec.request, spec.ratio, spec.seed)
+        (task.sample_request(data, spec.request, spec.ratio, spec.seed) if spec.pool is None
+         else task.sample_request(data, spec.request, spec.ratio, spec.seed, pool=spec.pool))
     if not unlearner.supports(request):
         raise UnsupportedRequestError(
             f"method {spec.method!r} cannot serve {request.kind} requests")
@@ -230,6 +241,8 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
     record.update(_distances(unlearner, reference, original_params, original_logits, task))
     record["task"] = task.name
     record["items_forgotten"] = len(request)
+    if hasattr(task, "edge_pool") and spec.request == "edge":
+        record["pool"] = spec.pool or task.edge_pool
     record["fit_seconds"] = fit_cost.seconds
     record["report"] = report.to_dict()
     record.update(task.extra_fields(original_logits, unlearner, reference, data, request))

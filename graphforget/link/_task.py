@@ -74,9 +74,10 @@ class LinkTask(BenchTask):
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Data:
         return load_link_dataset(dataset, root, split, seed)
 
-    def sample_request(self, data: Data, kind: str, ratio: float, seed: int) -> ForgetRequest:
+    def sample_request(self, data: Data, kind: str, ratio: float, seed: int,
+                       pool: str | None = None) -> ForgetRequest:
         if kind == "edge":
-            return sample_link_edges(data, ratio=ratio, seed=seed, pool=self.edge_pool)
+            return sample_link_edges(data, ratio=ratio, seed=seed, pool=pool or self.edge_pool)
         if kind == "node":
             return sample_nodes(data, ratio=ratio, seed=seed)
         if kind == "feature":

@@ -154,6 +154,8 @@ def plan(config: TableConfig, root: str | None = None) -> list[Job]:
                     validate_spec(spec)
                     d = asdict(spec)
                     d.pop("root")  # where the data lives does not change the cell
+                    if d.get("pool") is None:
+                        d.pop("pool", None)  # the default pool: keys of older cells unchanged
                     jobs.append(Job("cell", entry.name, dataset, seed, d))
                 else:
                     spec = {"method": entry.method, "task": p["task"], "dataset": dataset, "model": model,
