@@ -17,8 +17,14 @@ __all__ = ["configure", "run", "default_out", "default_cache", "reproduce"]
 
 
 def default_out(tables: Path) -> Path:
-    """``benchmarks/results`` next to the tables directory."""
-    return tables.parent / "results"
+    """``benchmarks/results`` of the source tree when the tables are the checkout's, else
+    the current directory (an installed package never writes into site-packages)."""
+    from graphforget.reproduce._config import source_tables_dir
+
+    source = source_tables_dir()
+    if source is not None and tables.resolve() == source.resolve():
+        return source.parent / "results"
+    return Path.cwd()
 
 
 def default_cache(table: str) -> Path:
@@ -35,7 +41,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="run the documented reduced protocol")
     p.add_argument("--executor", default="serial", choices=("serial", "process", "ray"),
                    help="how cells run (default serial)")
-    p.add_argument("--out", default=None, help="output directory (default benchmarks/results)")
+    p.add_argument("--out", default=None, help="output directory (default: benchmarks/results in a "
+                   "source checkout, else the current directory)")
     p.add_argument("--tables", default=None,
                    help="table config directory (default $GRAPHFORGET_TABLES or benchmarks/tables)")
     p.add_argument("--cache", default=None,
@@ -127,7 +134,11 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"wrote {out['markdown']}, {out['json']} and {len(out['plots'])} plot files")
     if args.page:
         results = Path(args.out) if args.out else default_out(tables_dir(args.tables))
-        page = Path(__file__).resolve().parents[2] / "docs" / "results.md"
+        docs = Path(__file__).resolve().parents[2] / "docs"
+        if not docs.is_dir():
+            raise GraphForgetError("--page regenerates docs/results.md of a source checkout; "
+                                   "this graphforget is installed without one")
+        page = docs / "results.md"
         make_results_page(results, page)
         console.print(f"wrote {page}")
     return 0

@@ -465,15 +465,23 @@ def validate(raw: Any, path: str | Path) -> TableConfig:
                        notes=notes.strip(), partition_study=dict(study) if study else None)
 
 
+def source_tables_dir() -> Path | None:
+    """The source tree's ``benchmarks/tables`` when graphforget runs from a checkout
+    (an editable install), else ``None``."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "tables"
+    return path if path.is_dir() else None
+
+
 def tables_dir(override: str | os.PathLike | None = None) -> Path:
     """Where table configs live: ``override``, else ``$GRAPHFORGET_TABLES``, else the
-    repository's ``benchmarks/tables`` (found from this file, for editable installs)."""
+    source tree's ``benchmarks/tables`` (a checkout), else the copy shipped in the
+    package (``graphforget/reproduce/tables``, put there when a wheel is built)."""
     if override:
         path = Path(override)
     elif os.environ.get(TABLES_ENV):
         path = Path(os.environ[TABLES_ENV])
     else:
-        path = Path(__file__).resolve().parents[2] / "benchmarks" / "tables"
+        path = source_tables_dir() or Path(__file__).resolve().parent / "tables"
     if not path.is_dir():
         raise GraphForgetError(f"no table directory at {str(path)!r}; pass --tables DIR or set "
                                f"${TABLES_ENV}")
