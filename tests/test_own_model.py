@@ -355,3 +355,22 @@ def test_save_load_needs_the_factory(graph, tmp_path):
     loaded = gf.Unlearner.load(tmp_path, model=MyGNN)
     assert torch.equal(loaded.predict_logits(), u.predict_logits())
     assert loaded.model_.module is not model
+
+
+# -- the example runs on the shared Cora ------------------------------------------------------
+def test_example_own_model_cora():
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    root = os.environ.get("GRAPHFORGET_DATA")
+    if not root or not (Path(root) / "Planetoid" / "Cora").is_dir():
+        pytest.skip("the shared Cora is not available (set GRAPHFORGET_DATA)")
+    path = Path(__file__).resolve().parents[1] / "examples" / "own_model_cora.py"
+    spec = importlib.util.spec_from_file_location("own_model_cora", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.main(["--epochs", "20", "--shards", "2"])
+    assert set(results) == {"gif", "gnndelete", "grapheraser"}
+    for method, row in results.items():
+        assert 0.3 < row["after"] <= 1.0 and row["seconds"] > 0, method
