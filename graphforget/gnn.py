@@ -8,7 +8,7 @@ and ``docs/own_model.md``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -40,7 +40,9 @@ class GNNUnlearner(Unlearner):
     """An unlearner around one backbone trained by :func:`~graphforget.training.train_node_classifier`.
 
     Args:
-        model (str): backbone name (:func:`graphforget.models.model_names`). (default: ``"gcn"``)
+        model (str, torch.nn.Module or callable): backbone name
+            (:func:`graphforget.models.model_names`), the user's module (a template) or a
+            zero-argument factory (see ``docs/own_model.md``). (default: ``"gcn"``)
         hidden_channels (int): hidden size. (default: :obj:`64`)
         num_layers (int): message-passing layers (``K`` for SGC). (default: :obj:`2`)
         dropout (float): dropout. (default: :obj:`0.5`)
@@ -69,7 +71,8 @@ class GNNUnlearner(Unlearner):
     #: Whether :meth:`attach` can adopt a trained model (the method never trains from scratch).
     attachable = False
 
-    def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
+    def __init__(self, model: str | torch.nn.Module | Callable[[], torch.nn.Module] = "gcn",
+                 hidden_channels: int = 64, num_layers: int = 2,
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
                  epochs: int = 200, patience: int | None = None, seed: int = 0,
                  model_kwargs: dict[str, Any] | None = None, train_fn: TrainFn | None = None,
