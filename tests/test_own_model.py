@@ -374,3 +374,41 @@ def test_example_own_model_cora():
     assert set(results) == {"gif", "gnndelete", "grapheraser"}
     for method, row in results.items():
         assert 0.3 < row["after"] <= 1.0 and row["seconds"] > 0, method
+
+
+# -- vision methods attach to the user's image classifier ---------------------------------------
+class MyImageNet(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                                       torch.nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.mark.parametrize("method", ["finetune", "neggrad-plus", "scrub"])
+def test_vision_methods_attach(method, tmp_path):
+    from graphforget.vision import load_vision
+
+    data = load_vision("digits").subgraph(torch.arange(300))
+    with seeded(0):
+        model = MyImageNet()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(20):
+        opt.zero_grad()
+        F.cross_entropy(model(data.x[data.train_mask]), data.y[data.train_mask]).backward()
+        opt.step()
+    model.train()
+    before = _state(model)
+    u = gf.make_method(method, unlearn_epochs=1).attach(model, data)
+    u.predict()
+    assert _same(before, _state(model)) and model.training
+    rows = data.train_mask.nonzero().view(-1)[:5]
+    u.unlearn(gf.SampleRequest(rows))
+    assert not _same(before, _state(model)), "the user's model was not updated in place"
+    assert model.training
+    u.save(tmp_path)
+    assert torch.equal(gf.Unlearner.load(tmp_path, model=MyImageNet).predict_logits(), u.predict_logits())
+    with pytest.raises(GraphForgetError, match="trains its models from scratch"):
+        gf.make_method("vision-retrain").attach(model, data)
