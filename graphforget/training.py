@@ -24,6 +24,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphforget.errors import GraphForgetError
+from graphforget.user_model import UserModel, _anchor, _move
 
 __all__ = ["seeded", "TrainConfig", "train_node_classifier", "training_objective",
            "forward", "num_classes"]
@@ -75,11 +76,21 @@ def num_classes(data: Data) -> int:
 
 
 def forward(model: torch.nn.Module, data: Data) -> Tensor:
-    """Runs a backbone on a graph (edge weights used when present)."""
-    ew = getattr(data, "edge_weight", None)
+    """Runs a backbone on a graph (edge weights used when present).
+
+    A :class:`~graphforget.user_model.UserModel` runs its own way (``forward_fn``). Inputs
+    follow the model's device and dtype; the output comes back on the data's device."""
+    if isinstance(model, UserModel):
+        return model.run(data)
+    moved = _move(data, _anchor(model))
+    ew = getattr(moved, "edge_weight", None)
     if ew is not None:
-        return model(data.x, data.edge_index, edge_weight=ew)
-    return model(data.x, data.edge_index)
+        out = model(moved.x, moved.edge_index, edge_weight=ew)
+    else:
+        out = model(moved.x, moved.edge_index)
+    if moved is not data and out.device != data.x.device:
+        out = out.to(data.x.device)
+    return out
 
 
 def training_objective(model: torch.nn.Module, data: Data, mask: Tensor,

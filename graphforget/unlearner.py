@@ -20,12 +20,13 @@ without pickled code.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -290,12 +291,30 @@ class Unlearner:
         if getattr(data, "forgotten_mask", None) is None:
             data = data.clone()
             data.forgotten_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
-        self.history_: list[ForgetRequest] = []
-        start = time.perf_counter()
-        self._fit(data)
-        self.fit_seconds_ = time.perf_counter() - start
-        self.data_ = data
+        previous = dict(self.__dict__)  # a failing fit (e.g. the user's train_fn) changes nothing
+        try:
+            self.history_: list[ForgetRequest] = []
+            start = time.perf_counter()
+            self._fit(data)
+            self.fit_seconds_ = time.perf_counter() - start
+            self.data_ = data
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
         return self
+
+    def attach(self, model: torch.nn.Module, data: Data) -> Unlearner:
+        """Adopts a model the user already trained on ``data`` (no refit); methods that
+        never train from scratch implement it (see ``docs/own_model.md``)."""
+        raise GraphForgetError(
+            f"{self.method_name} cannot attach to a trained {type(model).__name__}: it keeps or trains "
+            f"its own models (construct it with model=<factory>, train_fn= where supported, and call fit)")
+
+    @contextlib.contextmanager
+    def _model_guard(self) -> Iterator[None]:
+        """Wraps the method's work on its model (attached user models restore their modes)."""
+        yield
 
     def unlearn(self, request: ForgetRequest) -> UnlearnReport:
         """Forgets ``request`` in place and reports what was done.
@@ -314,7 +333,8 @@ class Unlearner:
         request.validate(self.data_)
         retained = request.apply(self.data_, validate=False)
         report = UnlearnReport(request, self.method_name, self.guarantee.value)
-        self._unlearn(request, retained, report)
+        with self._model_guard():
+            self._unlearn(request, retained, report)
         self.data_ = retained
         self.history_.append(request)
         report.seconds = time.perf_counter() - start
@@ -338,7 +358,7 @@ class Unlearner:
     def predict_logits(self, data: Data | None = None) -> Tensor:
         """Raw outputs for every node (or sample) of the inference graph."""
         self._check_fitted()
-        with torch.no_grad():
+        with torch.no_grad(), self._model_guard():
             return self._logits(self.inference_data(data))
 
     def predict(self, data: Data | None = None) -> Tensor:
@@ -425,7 +445,7 @@ class Unlearner:
         self._check_fitted()
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        params = _jsonable(self.get_params())
+        params = _jsonable(_user_params_to_markers(self.get_params()))
         state = self.get_state()
         try:
             # The fingerprints let load() detect corrupted files (torch.load does not
@@ -442,8 +462,12 @@ class Unlearner:
         return folder
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Unlearner:
-        """Restores an unlearner written by :meth:`save` (no pickled code is executed)."""
+    def load(cls, path: str | os.PathLike, **user: Any) -> Unlearner:
+        """Restores an unlearner written by :meth:`save` (no pickled code is executed).
+
+        An unlearner around the user's own model saves its weights, never its code: pass
+        the code back, ``Unlearner.load(path, model=factory, train_fn=..., forward_fn=...)``
+        (each one the unlearner was saved with; the error names what is missing)."""
         from graphforget._registry import resolve_method
 
         folder = Path(path)
@@ -466,6 +490,7 @@ class Unlearner:
         if "params_fingerprint" in config and (
                 not isinstance(params, dict) or state_fingerprint(params) != config["params_fingerprint"]):
             raise GraphForgetError(f"corrupted {cfg_path}: parameters do not match their fingerprint")
+        params = _user_params_from_markers(params, user, folder)
         try:
             obj = klass(**params)
         except (TypeError, ValueError) as exc:
@@ -480,6 +505,43 @@ class Unlearner:
             raise GraphForgetError(f"corrupted {state_path}: the state does not match the fingerprint "
                                    f"recorded in {cfg_path.name}")
         return obj
+
+
+_USER_PARAMS = ("model", "train_fn", "forward_fn", "loss_fn")
+
+
+def _user_params_to_markers(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as saved: the user's module/factory and callables become markers naming
+    their type (code is never saved); torch dtypes and devices become strings."""
+    out = dict(params)
+    for key, value in params.items():
+        if key in _USER_PARAMS and value is not None and not isinstance(value, (str, int, float, bool)):
+            kind = "module" if isinstance(value, torch.nn.Module) else "callable"
+            name = type(value).__qualname__ if kind == "module" else getattr(
+                value, "__qualname__", type(value).__qualname__)
+            out[key] = {"user_code": kind, "name": name}
+        elif isinstance(value, (torch.dtype, torch.device)):
+            out[key] = str(value)
+    return out
+
+
+def _user_params_from_markers(params: dict[str, Any], given: dict[str, Any], folder: Path) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(_USER_PARAMS))
+    if unknown:
+        raise GraphForgetError(f"load() takes the user's code as {', '.join(_USER_PARAMS)}, got {unknown}")
+    out = dict(params)
+    for key in _USER_PARAMS:
+        value = params.get(key)
+        if isinstance(value, dict) and "user_code" in value:
+            if given.get(key) is None:
+                what = "a zero-argument factory returning a fresh" if key == "model" else "the"
+                raise GraphForgetError(
+                    f"{folder} was saved with the user's {key} ({value.get('name')}), whose code is not "
+                    f"saved: pass {what} one, Unlearner.load(path, {key}=...)")
+            out[key] = given[key]
+        elif given.get(key) is not None:
+            raise GraphForgetError(f"{folder} was saved without a user {key}; do not pass {key}= to load()")
+    return out
 
 
 def _atomic_write(path: Path, write: Any) -> None:

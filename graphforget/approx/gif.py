@@ -72,6 +72,7 @@ from graphforget.link._unlearner import LinkGNNUnlearner
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import forward
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
+from graphforget.user_model import message_passing_hops
 
 __all__ = ["GIF", "IF", "influenced_nodes", "message_passing_depth"]
 
@@ -105,6 +106,7 @@ class _InfluenceUnlearner(LinkGNNUnlearner):
     supported_requests = (NodeRequest, EdgeRequest, FeatureRequest)
     tasks = (Task.NODE,)
     use_neighbourhood = True
+    attachable = True
 
     def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
@@ -113,10 +115,14 @@ class _InfluenceUnlearner(LinkGNNUnlearner):
                  hessian: str | None = None, damping: float = 1e-2, iterations: int = 5,
                  tol: float = 1e-3, scale: float | None = None, loss_nodes: str = "train",
                  hops: int | None = None, safeguard: bool = True, max_halvings: int = 6,
-                 decoder: str = "dot", task: str = "auto") -> None:
+                 decoder: str = "dot", task: str = "auto",
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
                          patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype,
                          decoder=decoder, task=task)
         if solver not in SOLVERS:
             raise GraphForgetError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -149,10 +155,16 @@ class _InfluenceUnlearner(LinkGNNUnlearner):
             return "gauss_newton" if self.is_link else "exact"
         if self.hessian != "auto":
             return self.hessian
-        return "exact" if self.model.lower() == "sgc" and not self.is_link else "gauss_newton"
+        is_sgc = isinstance(self.model, str) and self.model.lower() == "sgc"
+        return "exact" if is_sgc and not self.is_link else "gauss_newton"
 
     # -- the sets of nodes whose losses enter v -----------------------------------
     def depth(self) -> int:
+        """Hops of the backbone: from the name, or, for a user model, from its
+        message-passing layers (:func:`~graphforget.user_model.message_passing_hops`)."""
+        module = self._user_module()
+        if module is not None:
+            return message_passing_hops(module)
         return message_passing_depth(self.model, self.num_layers, self.model_kwargs)
 
     def loss_sets(self, request: ForgetRequest, data: Data) -> tuple[Tensor, Tensor]:

@@ -42,6 +42,7 @@ from graphforget.link._unlearner import LinkGNNUnlearner
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import forward
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
+from graphforget.user_model import describe_model, message_passing_layers
 
 __all__ = ["GNNDelete", "attach_operators"]
 
@@ -74,6 +75,8 @@ def attach_operators(convs: torch.nn.ModuleList, weights: list[Tensor], masks: l
     def make_hook(layer: int) -> Any:
         def hook(module: torch.nn.Module, args: Any, output: Tensor) -> Tensor:
             idx = rows[layer]
+            if idx.device != output.device:
+                idx = idx.to(output.device)
             if idx.numel():
                 output = output.index_put((idx,), output[idx] @ weights[layer])
             if capture is not None:
@@ -135,6 +138,7 @@ class GNNDelete(LinkGNNUnlearner):
     supported_requests = (NodeRequest, EdgeRequest, FeatureRequest)
     tasks = (Task.LINK, Task.NODE)
     supported_models = ("gcn", "gat", "sage", "graphsage", "gin")
+    attachable = True
 
     def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
@@ -142,10 +146,14 @@ class GNNDelete(LinkGNNUnlearner):
                  model_kwargs: dict[str, Any] | None = None, decoder: str = "dot",
                  task: str = "auto", unlearn_epochs: int = 50, unlearn_lr: float = 0.01,
                  dec_weight: float = 0.5, init: str = "identity",
-                 resample_negatives: bool = True) -> None:
+                 resample_negatives: bool = True,
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
                          patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype,
                          decoder=decoder, task=task)
         self.unlearn_epochs = unlearn_epochs
         self.unlearn_lr = unlearn_lr
@@ -168,6 +176,14 @@ class GNNDelete(LinkGNNUnlearner):
         self._check_params()
         from graphforget._registry import normalize
 
+        if self.is_user_model:
+            super()._check_data(data)
+            module = self.model if isinstance(self.model, torch.nn.Module) else self._check_user_model(data)
+            if not message_passing_layers(module):
+                raise GraphForgetError(f"GNNDelete attaches deletion operators to message-passing layers, "
+                                       f"but {describe_model(self.model)} has no "
+                                       "torch_geometric.nn.MessagePassing submodule")
+            return
         if normalize(self.model) not in {normalize(m) for m in self.supported_models}:
             raise GraphForgetError(f"GNNDelete attaches to message-passing layers; model must be one "
                                    f"of {', '.join(self.supported_models)}, got {self.model!r}")
@@ -176,6 +192,13 @@ class GNNDelete(LinkGNNUnlearner):
     def _fit(self, data: Data) -> None:
         super()._fit(data)
         self.model_.requires_grad_(False)
+        self._reset_operators()
+
+    def _attach(self, model: Any, data: Data) -> None:
+        super()._attach(model, data)  # the user's model is frozen only while unlearning
+        self._reset_operators()
+
+    def _reset_operators(self) -> None:
         self.operators_: list[Tensor] | None = None
         self.masks_: list[Tensor] | None = None
         self.deleted_edges_ = torch.empty(2, 0, dtype=torch.long)
@@ -200,10 +223,12 @@ class GNNDelete(LinkGNNUnlearner):
         return torch.cat([base] + [w.detach().reshape(-1) for w in self.operators_])
 
     # -- unlearning ----------------------------------------------------------------------
-    def _initial_operator(self, dim: int) -> Tensor:
+    def _initial_operator(self, dim: int, like: Tensor | None = None) -> Tensor:
+        """The first operator, in the dtype and on the device of the layer output ``like``."""
+        kw = {} if like is None else {"dtype": like.dtype, "device": like.device}
         if self.init == "identity":
-            return torch.eye(dim)
-        return torch.full((dim, dim), 1.0 / 1000)
+            return torch.eye(dim, **kw)
+        return torch.full((dim, dim), 1.0 / 1000, **kw)
 
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
         self._check_params()
@@ -227,6 +252,7 @@ class GNNDelete(LinkGNNUnlearner):
             masks.append(mask)
 
         # the original model's layer outputs on the retained graph (targets of DEC and NI)
+        self.model_.requires_grad_(False)  # an attached model gets its flags back afterwards
         self.model_.eval()
         original: list[Tensor] = []
         identity_ops = [torch.empty(0)] * layers
@@ -240,7 +266,7 @@ class GNNDelete(LinkGNNUnlearner):
             dim = original[layer].size(-1)
             current = self.operators_[layer] if self.operators_ is not None else None
             w = current.clone() if current is not None and current.shape == (dim, dim) \
-                else self._initial_operator(dim)
+                else self._initial_operator(dim, original[layer])
             weights.append(torch.nn.Parameter(w))
         train_start = time.perf_counter()
         losses = self._train_operators(weights, masks, original, retained, full, all_edges, all_nodes)

@@ -93,16 +93,21 @@ class GradientAscent(LinkGNNUnlearner):
     guarantee = Guarantee.APPROXIMATE
     supported_requests = (NodeRequest, EdgeRequest, SampleRequest)
     tasks = (Task.NODE, Task.LINK)
+    attachable = True
 
     def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
                  epochs: int = 200, patience: int | None = None, seed: int = 0,
                  model_kwargs: dict[str, Any] | None = None, decoder: str = "dot",
                  task: str = "auto", unlearn_epochs: int = 10, unlearn_lr: float = 1e-3,
-                 retain_weight: float = 0.0) -> None:
+                 retain_weight: float = 0.0,
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
                          patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype,
                          decoder=decoder, task=task)
         self.unlearn_epochs = unlearn_epochs
         self.unlearn_lr = unlearn_lr
@@ -161,7 +166,7 @@ class GradientAscent(LinkGNNUnlearner):
         if any(not torch.isfinite(p).all() for p in model.parameters()):
             raise GraphForgetError("gradient ascent diverged (non-finite parameters): "
                                    "lower unlearn_lr or unlearn_epochs")
-        self.model_ = model
+        self._commit_model(model)  # an attached user model is updated in place
         report.breakdown["ascent"] = time.perf_counter() - start
         report.diagnostics.update(forget_loss_start=history[0] if history else None,
                                   forget_loss_end=history[-1] if history else None)

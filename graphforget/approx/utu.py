@@ -37,6 +37,7 @@ class UtU(LinkGNNUnlearner):
     guarantee = Guarantee.APPROXIMATE
     supported_requests = (EdgeRequest, NodeRequest)
     tasks = (Task.LINK, Task.NODE)
+    attachable = True
 
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
         start = time.perf_counter()

@@ -123,6 +123,11 @@ def changed_rows(old_edge_index: Tensor, new_edge_index: Tensor, feature_nodes: 
     return sets
 
 
+_LINEAR_ONLY = ("{method} keeps its own linear model (fixed propagation + a certified linear classifier) "
+                "and cannot use the user's non-linear {model}; use model='sgc' or 'gpr', or an "
+                "attachable method (gif, if, gnndelete, gradient-ascent, utu)")
+
+
 @register_method("cgu")
 class CGU(Unlearner):
     r"""Certified graph unlearning with SGC or GPR features (`Chien et al., ICLR 2023
@@ -171,11 +176,17 @@ class CGU(Unlearner):
     noise_parameter = "sigma"
     supported_models = ("sgc", "gpr")
 
+    def attach(self, model: torch.nn.Module, data: Data) -> Unlearner:
+        """Refused: CGU's certificate holds for its own linear model only."""
+        raise GraphForgetError(_LINEAR_ONLY.format(method="cgu", model=type(model).__name__))
+
     def __init__(self, model: str = "sgc", K: int = 2, features: str = "standard", alpha: float = 1.0,
                  lam: float = 1e-2,
                  sigma: float = 1e-1, epsilon: float = 1.0, delta: float = 1e-4,
                  accounting: str = "joint", solver: str = "auto", norm: str = "tracked",
                  dtype: str = "float64", seed: int = 0) -> None:
+        if not isinstance(model, str):
+            raise GraphForgetError(_LINEAR_ONLY.format(method="cgu", model=type(model).__name__))
         if str(model).lower() not in self.supported_models:
             raise UnsupportedRequestError(f"cgu supports models {self.supported_models}, got {model!r}")
         if int(K) < 0:

@@ -222,6 +222,12 @@ class GST(GraphUnlearner):
     tasks = (Task.GRAPH,)
     noise_parameter = "sigma"
 
+    def attach(self, model: torch.nn.Module, data: Any) -> GST:
+        """Refused: GST's certificate holds for its own scattering + linear model only."""
+        raise GraphForgetError(
+            f"gst keeps its own linear model (graph scattering embeddings + a certified linear "
+            f"classifier) and cannot use the user's non-linear {type(model).__name__}")
+
     def __init__(self, J: int = 5, Q: int = 4, L: int = 3, nonlinear: bool = True, walk: str = "column",
                  lam: float = 1e-2, sigma: float = 0.1, epsilon: float = 1.0, delta: float = 1e-4,
                  accounting: str = "joint", solver: str = "auto", official_factor: bool = False,

@@ -45,10 +45,14 @@ class GraphEraser(ShardedUnlearner):
                  partition: str = "blpa", partition_kwargs: dict[str, Any] | None = None,
                  aggregator: str = "mean", aggregator_kwargs: dict[str, Any] | None = None,
                  setting: str = "transductive", executor: str = "serial",
-                 executor_kwargs: dict[str, Any] | None = None) -> None:
+                 executor_kwargs: dict[str, Any] | None = None,
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs, shards=shards,
+                         patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype, shards=shards,
                          partition=partition, partition_kwargs=partition_kwargs,
                          aggregator=aggregator, aggregator_kwargs=aggregator_kwargs, slices=1,
                          setting=setting, executor=executor, executor_kwargs=executor_kwargs)

@@ -59,11 +59,11 @@ from torch_geometric.utils import scatter
 from graphforget._registry import register_method
 from graphforget.errors import GraphForgetError
 from graphforget.exact._aggregators import Aggregator, register_aggregator
-from graphforget.exact.sharded import ShardedUnlearner, _build_backbone, _stage_seed
+from graphforget.exact.sharded import ShardedUnlearner, _build_backbone, _stage_seed, _train_backbone
 from graphforget.executor import derive_seed
 from graphforget.partition import GUIDEPartitioner, induced_view
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
-from graphforget.training import TrainConfig, forward, train_node_classifier
+from graphforget.training import TrainConfig, forward
 from graphforget.unlearner import Task, UnlearnReport, state_fingerprint
 
 __all__ = ["GUIDE", "SimilarityAggregator", "pyramid_match_features", "pyramid_match",
@@ -209,7 +209,7 @@ def train_guide_shard_job(data: Data, spec: dict[str, Any]) -> list[dict[str, Te
     model = _build_backbone(config, _stage_seed(seed, shard, 0))
     cfg = TrainConfig(epochs=spec["stage_epochs"][0], lr=config["lr"],
                       weight_decay=config["weight_decay"], patience=config["patience"])
-    train_node_classifier(model, graph, cfg, seed=_stage_seed(seed, shard, 0))
+    _train_backbone(model, graph, cfg, _stage_seed(seed, shard, 0), config)
     return [{k: v.clone() for k, v in model.state_dict().items()}]
 
 
@@ -257,10 +257,14 @@ class GUIDE(ShardedUnlearner):
                  aggregator: str = "similarity", aggregator_kwargs: dict[str, Any] | None = None,
                  kernel_dim: int = 6, kernel_levels: int = 4, setting: str = "inductive",
                  inference: str = "evaluation", executor: str = "serial",
-                 executor_kwargs: dict[str, Any] | None = None) -> None:
+                 executor_kwargs: dict[str, Any] | None = None,
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs, shards=shards,
+                         patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype, shards=shards,
                          partition=partition, partition_kwargs=partition_kwargs,
                          aggregator=aggregator, aggregator_kwargs=aggregator_kwargs, slices=1,
                          setting=setting, executor=executor, executor_kwargs=executor_kwargs)
@@ -481,9 +485,9 @@ class GUIDE(ShardedUnlearner):
         train_nodes = (retained.train_mask & ~retained.forgotten_mask).nonzero().view(-1)
         graph = induced_view(retained, train_nodes)
         model = _build_backbone(self._config(), self.seed)
-        train_node_classifier(model, graph, TrainConfig(epochs=self.epochs, lr=self.lr,
-                                                        weight_decay=self.weight_decay),
-                              seed=self.seed)
+        _train_backbone(model, graph, TrainConfig(epochs=self.epochs, lr=self.lr,
+                                                  weight_decay=self.weight_decay),
+                        self.seed, self._config())
         seconds = time.perf_counter() - start
         with torch.no_grad():
             model.eval()

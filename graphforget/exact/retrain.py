@@ -105,10 +105,14 @@ class LinkRetrain(LinkGNNUnlearner):
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
                  epochs: int = 200, patience: int | None = None, seed: int = 0,
                  model_kwargs: dict[str, Any] | None = None, decoder: str = "dot",
-                 task: str = "link") -> None:
+                 task: str = "link",
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
                          patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype,
                          decoder=decoder, task=task)
 
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:

@@ -49,6 +49,7 @@ from graphforget.requests import (
 )
 from graphforget.training import TrainConfig, forward, num_classes, seeded, train_node_classifier
 from graphforget.unlearner import Guarantee, UnlearnReport, state_fingerprint
+from graphforget.user_model import UserModel, fresh_module, is_user_model, resolve_dtype
 
 __all__ = ["ShardedUnlearner", "SETTINGS", "train_shard_job", "shard_seed"]
 
@@ -66,11 +67,36 @@ def _stage_seed(seed: int, shard: int, stage: int) -> int:
 
 
 def _build_backbone(config: dict[str, Any], seed: int) -> torch.nn.Module:
+    """A fresh backbone (a registered name or the user's module/factory), seeded, on the
+    configured device and dtype."""
+    dtype, device = resolve_dtype(config.get("dtype")), config.get("device")
     with seeded(seed):
-        return build_model(config["model"], config["in_channels"], config["num_classes"],
-                           hidden_channels=config["hidden_channels"],
-                           num_layers=config["num_layers"], dropout=config["dropout"],
-                           **(config["model_kwargs"] or {}))
+        if is_user_model(config["model"]):
+            model: torch.nn.Module = UserModel(fresh_module(config["model"]), config.get("forward_fn"))
+        else:
+            model = build_model(config["model"], config["in_channels"], config["num_classes"],
+                                hidden_channels=config["hidden_channels"],
+                                num_layers=config["num_layers"], dropout=config["dropout"],
+                                **(config["model_kwargs"] or {}))
+    if device is not None or dtype is not None:
+        model = model.to(device=device, dtype=dtype)
+    return model
+
+
+def _train_backbone(model: torch.nn.Module, view: Data, cfg: TrainConfig, seed: int,
+                    config: dict[str, Any]) -> None:
+    """Trains one shard model in place: the user's ``train_fn`` (under ``seed``) when
+    configured, else :func:`~graphforget.training.train_node_classifier`."""
+    module = model.module if isinstance(model, UserModel) else model
+    train_fn, loss_fn = config.get("train_fn"), config.get("loss_fn")
+    if train_fn is not None:
+        with seeded(seed):
+            train_fn(module, view)
+        model.eval()
+        return
+    loop_loss = None if loss_fn is None else (
+        lambda m, d, mask: loss_fn(m.module if isinstance(m, UserModel) else m, d, mask))
+    train_node_classifier(model, view, cfg, seed=seed, loss_fn=loop_loss)
 
 
 def train_shard_job(data: Data, spec: dict[str, Any]) -> list[dict[str, Tensor] | None]:
@@ -102,7 +128,7 @@ def train_shard_job(data: Data, spec: dict[str, Any]) -> list[dict[str, Tensor] 
             model = _build_backbone(config, _stage_seed(seed, shard, 0))
         cfg = TrainConfig(epochs=spec["stage_epochs"][stage], lr=config["lr"],
                           weight_decay=config["weight_decay"], patience=config["patience"])
-        train_node_classifier(model, view, cfg, seed=_stage_seed(seed, shard, stage))
+        _train_backbone(model, view, cfg, _stage_seed(seed, shard, stage), config)
         out.append({k: v.clone() for k, v in model.state_dict().items()})
     return out
 
@@ -134,10 +160,14 @@ class ShardedUnlearner(GNNUnlearner):
                  partition: str = "random", partition_kwargs: dict[str, Any] | None = None,
                  aggregator: str = "mean", aggregator_kwargs: dict[str, Any] | None = None,
                  slices: int = 1, setting: str = "transductive", executor: str = "serial",
-                 executor_kwargs: dict[str, Any] | None = None) -> None:
+                 executor_kwargs: dict[str, Any] | None = None,
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs)
+                         patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype)
         self.shards = shards
         self.partition = partition
         self.partition_kwargs = partition_kwargs
@@ -186,7 +216,9 @@ class ShardedUnlearner(GNNUnlearner):
                 "num_classes": self.num_classes_, "hidden_channels": self.hidden_channels,
                 "num_layers": self.num_layers, "dropout": self.dropout,
                 "model_kwargs": self.model_kwargs, "lr": self.lr,
-                "weight_decay": self.weight_decay, "patience": self.patience}
+                "weight_decay": self.weight_decay, "patience": self.patience,
+                "train_fn": self.train_fn, "forward_fn": self.forward_fn, "loss_fn": self.loss_fn,
+                "device": self.device, "dtype": self.dtype}
 
     def _executor(self) -> Executor:
         ex = getattr(self, "_executor_obj", None)
@@ -490,7 +522,9 @@ class ShardedUnlearner(GNNUnlearner):
         single = Retrain(model=self.model, hidden_channels=self.hidden_channels,
                          num_layers=self.num_layers, dropout=self.dropout, lr=self.lr,
                          weight_decay=self.weight_decay, epochs=self.epochs,
-                         patience=self.patience, seed=self.seed, model_kwargs=self.model_kwargs)
+                         patience=self.patience, seed=self.seed, model_kwargs=self.model_kwargs,
+                         train_fn=self.train_fn, forward_fn=self.forward_fn, loss_fn=self.loss_fn,
+                         device=self.device, dtype=self.dtype)
         start = time.perf_counter()
         single.fit(retained)
         seconds = time.perf_counter() - start

@@ -36,10 +36,14 @@ class SISA(ShardedUnlearner):
                  model_kwargs: dict[str, Any] | None = None, shards: int = 5, slices: int = 1,
                  aggregator: str = "majority", aggregator_kwargs: dict[str, Any] | None = None,
                  setting: str = "inductive", executor: str = "serial",
-                 executor_kwargs: dict[str, Any] | None = None) -> None:
+                 executor_kwargs: dict[str, Any] | None = None,
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs, shards=shards,
+                         patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype, shards=shards,
                          partition="random", partition_kwargs=None, aggregator=aggregator,
                          aggregator_kwargs=aggregator_kwargs, slices=slices, setting=setting,
                          executor=executor, executor_kwargs=executor_kwargs)

@@ -16,6 +16,7 @@ from graphforget.link._split import is_link_data
 from graphforget.models import build_model
 from graphforget.training import forward, seeded
 from graphforget.unlearner import Unlearner
+from graphforget.user_model import UserModel, fresh_module
 
 __all__ = ["LinkGNNUnlearner"]
 
@@ -42,10 +43,14 @@ class LinkGNNUnlearner(GNNUnlearner):
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
                  epochs: int = 200, patience: int | None = None, seed: int = 0,
                  model_kwargs: dict[str, Any] | None = None, decoder: str = "dot",
-                 task: str = "auto") -> None:
+                 task: str = "auto",
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs)
+                         patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype)
         self.decoder = decoder
         self.task = task
 
@@ -77,23 +82,52 @@ class LinkGNNUnlearner(GNNUnlearner):
                 raise GraphForgetError(
                     f"{self.method_name} (link task) needs data.{key}: split the graph with "
                     "graphforget.link.link_split()")
+        if self.is_user_model:
+            self._check_params()
+            self._check_user_model(data)
+
+    def _check_user_output(self, out: Tensor, data: Data) -> None:
+        if self._resolve_task(data) == "node":
+            super()._check_user_output(out, data)
 
     # -- model ----------------------------------------------------------------------
     def _build_model(self) -> torch.nn.Module:
         if not self.is_link:
             return super()._build_model()
+        if self.is_user_model:
+            with seeded(self.seed):
+                encoder = self._wrap(fresh_module(self.model))
+                return LinkPredictor(encoder, int(self.user_out_channels_), self.decoder)
         with seeded(self.seed):
             encoder = build_model(self.model, self.in_channels_, self.hidden_channels,
                                   hidden_channels=self.hidden_channels, num_layers=self.num_layers,
                                   dropout=self.dropout, **(self.model_kwargs or {}))
-            return LinkPredictor(encoder, self.hidden_channels, self.decoder)
+            return self._place(LinkPredictor(encoder, self.hidden_channels, self.decoder))
 
     def _train_fresh(self, data: Data) -> torch.nn.Module:
         if not self.is_link:
             return super()._train_fresh(data)
         model = self._build_model()
-        train_link_predictor(model, data, self.train_config, seed=self.seed)
+        if self.train_fn is not None:  # the user's loop trains the encoder (and decoder)
+            module = model.encoder.module if isinstance(model.encoder, UserModel) else model
+            with seeded(self.seed):
+                self.train_fn(module, data)
+            model.eval()
+        else:
+            train_link_predictor(model, data, self.train_config, seed=self.seed)
         return model
+
+    def _attach(self, model: UserModel, data: Data) -> None:
+        self.task_ = self._resolve_task(data)
+        if not self.is_link:
+            super()._attach(model, data)
+            return
+        if self.decoder != "dot":
+            raise GraphForgetError(f"attach() on the link task needs decoder='dot', got {self.decoder!r} "
+                                   "(that decoder would be untrained)")
+        self.in_channels_ = int(data.x.size(-1))
+        self.num_classes_ = 0
+        self.model_ = LinkPredictor(model, int(self.user_out_channels_), "dot")
 
     def _fit(self, data: Data) -> None:
         self.task_ = self._resolve_task(data)
@@ -137,10 +171,14 @@ class LinkGNNUnlearner(GNNUnlearner):
     def _get_state(self) -> dict[str, Any]:
         state = super()._get_state()
         state["task"] = self.task_
+        if self.is_user_model:
+            state["user_out_channels"] = int(self.user_out_channels_)
         return state
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self.task_ = str(state.get("task", "node"))  # node-only states saved before the link task
+        if "user_out_channels" in state:
+            self.user_out_channels_ = int(state["user_out_channels"])
         super()._set_state(state)
 
 

@@ -102,9 +102,17 @@ def _params_close(a: torch.Tensor | None, b: torch.Tensor | None, atol: float) -
     return bool(torch.allclose(a, b, atol=atol, rtol=0))
 
 
+def _user_code(u: Unlearner) -> dict[str, Any]:
+    """The user's model/callables an unlearner holds (what ``load`` needs passed back)."""
+    params = u.get_params()
+    return {k: params[k] for k in ("model", "train_fn", "forward_fn", "loss_fn")
+            if k in params and params[k] is not None and not isinstance(params[k], str)}
+
+
 def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | None = None,
                     requests: Sequence[ForgetRequest] | None = None,
-                    exact_atol: float = 0.0, check_determinism: bool = True) -> dict[str, Any]:
+                    exact_atol: float = 0.0, check_determinism: bool = True,
+                    attach: Callable[[Data], torch.nn.Module] | None = None) -> dict[str, Any]:
     """Runs the conformance suite; returns a summary dict of what was checked.
 
     Args:
@@ -113,9 +121,21 @@ def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | N
         requests: requests to exercise (default: one per supported kind, sampled).
         exact_atol: tolerance of the exact-equals-reference check (``0`` = bitwise).
         check_determinism: run the determinism check (two extra fits).
+        attach: ``attach(data) -> trained module``: the unlearner adopts a freshly
+            user-trained module with :meth:`~graphforget.Unlearner.attach` instead of
+            fitting (the determinism check trains a second one). An unlearner around a
+            user model is reloaded with its model/callables passed back to ``load``.
     """
     data = small_graph() if data is None else data
-    proto = _fresh(factory)
+    if attach is not None:
+        unfitted = factory
+        factory = lambda: _fresh(unfitted).attach(attach(data), data)  # noqa: E731
+        proto = _fresh(unfitted)
+        fit = lambda v: v  # noqa: E731 - already attached
+    else:
+        fit = lambda v: v.fit(data)  # noqa: E731
+    if attach is None:
+        proto = _fresh(factory)
     cls = type(proto)
     if requests is None:
         requests = [r for r in _default_requests(data).values() if cls.supports(r)]
@@ -125,7 +145,7 @@ def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | N
     assert requests, f"{cls.__name__} supports none of the default request kinds; pass requests="
     done: dict[str, Any] = {"method": cls.__name__, "checks": []}
 
-    u = _fresh(factory).fit(data)
+    u = fit(_fresh(factory))
     assert u.is_fitted, "fit() did not leave the unlearner fitted"
 
     # 1. empty request is the identity
@@ -208,7 +228,7 @@ def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | N
 
     # 4. determinism
     if check_determinism:
-        v = _fresh(factory).fit(data)
+        v = fit(_fresh(factory))
         for req in requests:
             v.unlearn(req)
         assert v.fingerprint() == u.fingerprint(), \
@@ -218,7 +238,7 @@ def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | N
     # 5. save/load round trip
     with tempfile.TemporaryDirectory() as tmp:
         u.save(tmp)
-        w = Unlearner.load(tmp)
+        w = Unlearner.load(tmp, **_user_code(u))
         assert type(w) is cls, f"load() returned {type(w).__name__}"
         assert w.fingerprint() == u.fingerprint(), "save/load changed the state"
         assert torch.equal(w.predict(), u.predict()), "save/load changed the predictions"
@@ -241,7 +261,7 @@ def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | N
 
     # 8. certified methods: the noise knob changes the model
     if cls.guarantee == Guarantee.CERTIFIED and cls.noise_parameter:
-        base = _fresh(factory)
+        base = _fresh(unfitted if attach is not None else factory)
         value = getattr(base, cls.noise_parameter)
         other = base.clone(**{cls.noise_parameter: (value or 1.0) * 10})
         a, b = base.fit(data).parameter_vector(), other.fit(data).parameter_vector()

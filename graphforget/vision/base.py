@@ -10,6 +10,7 @@ state is saved on the CPU, so a GPU-trained model loads anywhere.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from graphforget.errors import GraphForgetError
 from graphforget.requests import ForgetRequest, SampleRequest
 from graphforget.training import num_classes, seeded
 from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
+from graphforget.user_model import fresh_module, is_user_model, preserve_modes
 from graphforget.vision.data import image_shape
 from graphforget.vision.models import build_vision_model, vision_model_names
 
@@ -105,7 +107,7 @@ class VisionUnlearner(Unlearner):
         return torch.device(self.device)
 
     def _check_config(self) -> None:
-        if str(self.model).lower() not in vision_model_names():
+        if isinstance(self.model, str) and str(self.model).lower() not in vision_model_names():
             raise GraphForgetError(f"unknown vision model {self.model!r}; choose one of: "
                                    f"{', '.join(vision_model_names())}")
         if int(self.epochs) < 0 or int(self.batch_size) < 1:
@@ -135,8 +137,70 @@ class VisionUnlearner(Unlearner):
     # -- training primitives ---------------------------------------------------
     def _build_model(self) -> nn.Module:
         with seeded(self.seed):
-            model = build_vision_model(self.model, self.in_shape_, self.num_classes_, self.hidden_channels)
+            if is_user_model(self.model):  # the user's module (a template) or factory
+                model = fresh_module(self.model)
+            else:
+                model = build_vision_model(self.model, self.in_shape_, self.num_classes_, self.hidden_channels)
         return model.to(self.torch_device)
+
+    # -- the user's trained model ---------------------------------------------------
+    attachable: ClassVar[bool] = False
+
+    def attach(self, model: nn.Module, data: Data) -> VisionUnlearner:
+        """Adopts the user's trained image classifier (no refit, no weight changed until
+        :meth:`unlearn`, which updates it in place). Approximate methods only."""
+        if not type(self).attachable:
+            raise GraphForgetError(f"{self.method_name} trains its models from scratch and cannot attach to "
+                                   "a trained model; pass model=<factory> and call fit(data)")
+        if not isinstance(model, nn.Module):
+            raise GraphForgetError(f"attach() expects a trained torch.nn.Module, got {type(model).__name__}")
+        previous = dict(self.__dict__)
+        try:
+            self.model = model
+            anchor = next(iter(model.parameters()), None)
+            if self.device is None and anchor is not None and anchor.device.type != "cpu":
+                self.device = str(anchor.device)
+            self._check_data(data)
+            try:
+                out = model_logits(model, data.x[:2], self.torch_device)
+            except Exception as exc:  # noqa: BLE001 - the user's code; name what failed
+                raise GraphForgetError(f"{type(model).__name__} cannot classify images of shape "
+                                       f"{tuple(data.x.shape[1:])} ({type(exc).__name__}: "
+                                       f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+            if out.dim() != 2 or out.size(1) != num_classes(data):
+                raise GraphForgetError(f"{type(model).__name__} returns {tuple(out.shape[1:])} outputs per image; "
+                                       f"{num_classes(data)} classes expected")
+            if getattr(data, "forgotten_mask", None) is None:
+                data = data.clone()
+                data.forgotten_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+            self.in_shape_ = image_shape(data)
+            self.num_classes_ = num_classes(data)
+            self.model_ = model
+            self.history_ = []
+            self.fit_seconds_ = 0.0
+            self.attached_ = True
+            self.data_ = data
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
+        return self
+
+    @contextlib.contextmanager
+    def _model_guard(self) -> Iterator[None]:
+        if getattr(self, "attached_", False):
+            with preserve_modes(self.model_):
+                yield
+        else:
+            yield
+
+    def _commit_model(self, model: nn.Module) -> None:
+        """Makes ``model`` current; an attached user model is updated in place."""
+        if getattr(self, "attached_", False) and model is not self.model_:
+            with torch.no_grad():
+                self.model_.load_state_dict(model.state_dict())
+        else:
+            self.model_ = model
 
     def _generator(self, *salt: int) -> torch.Generator:
         g = torch.Generator()
@@ -261,6 +325,7 @@ class VisionApproximateUnlearner(VisionUnlearner):
     """
 
     guarantee = Guarantee.APPROXIMATE
+    attachable = True
     default_unlearn_epochs = 5
     default_unlearn_lr = 1e-3
 
@@ -297,7 +362,7 @@ class VisionApproximateUnlearner(VisionUnlearner):
         model.eval()
         report.breakdown["update"] = time.perf_counter() - start
         report.affected["samples"] = len(request)
-        self.model_ = model
+        self._commit_model(model)
 
     def _update(self, model: nn.Module, x_f: Tensor, y_f: Tensor, x_r: Tensor, y_r: Tensor,
                 report: UnlearnReport, generator: torch.Generator) -> None:
