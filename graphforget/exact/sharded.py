@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
+from torch_geometric.utils import k_hop_subgraph
 
 from graphforget.errors import GraphForgetError
 from graphforget.exact._aggregators import Aggregator, make_aggregator
@@ -99,6 +100,18 @@ def _train_backbone(model: torch.nn.Module, view: Data, cfg: TrainConfig, seed: 
     train_node_classifier(model, view, cfg, seed=seed, loss_fn=loop_loss)
 
 
+def _receptive_field(data: Data, nodes: Tensor, stage_of: Tensor, hops: int) -> tuple[Tensor, Tensor]:
+    """The nodes of a transductive shard graph that its training nodes' loss can depend on:
+    the ``hops``-hop in-neighbourhood of the training nodes inside the graph induced by
+    ``nodes``. With ``hops`` = layers + 1 every node whose representation reaches a
+    training node keeps its whole degree, so the loss and its gradients equal those on the
+    whole shard graph (the evaluation nodes outside it only cost time)."""
+    view = induced_view(data, nodes)
+    seeds = (stage_of >= 0).nonzero().view(-1)
+    subset, _, _, _ = k_hop_subgraph(seeds, hops, view.edge_index, num_nodes=int(nodes.numel()))
+    return nodes[subset], stage_of[subset]
+
+
 def train_shard_job(data: Data, spec: dict[str, Any]) -> list[dict[str, Tensor] | None]:
     """Trains one shard's remaining stages (runs in any executor; ``spec`` is small).
 
@@ -117,10 +130,14 @@ def train_shard_job(data: Data, spec: dict[str, Any]) -> list[dict[str, Tensor] 
         model = _build_backbone(config, _stage_seed(seed, shard, 0))
         model.load_state_dict(spec["init"])
     out: list[dict[str, Tensor] | None] = []
+    hops = config.get("train_hops")
     for stage in range(int(spec["start"]), len(spec["stage_epochs"])):
         in_stage = stage_of <= stage
-        view = induced_view(data, nodes[in_stage])
-        view.train_mask = stage_of[in_stage] >= 0
+        stage_nodes, stage_slice = nodes[in_stage], stage_of[in_stage]
+        if hops and bool((stage_slice < 0).any()):
+            stage_nodes, stage_slice = _receptive_field(data, stage_nodes, stage_slice, int(hops))
+        view = induced_view(data, stage_nodes)
+        view.train_mask = stage_slice >= 0
         if int(view.train_mask.sum()) == 0:
             out.append(None if model is None else {k: v.clone() for k, v in model.state_dict().items()})
             continue
@@ -218,7 +235,22 @@ class ShardedUnlearner(GNNUnlearner):
                 "model_kwargs": self.model_kwargs, "lr": self.lr,
                 "weight_decay": self.weight_decay, "patience": self.patience,
                 "train_fn": self.train_fn, "forward_fn": self.forward_fn, "loss_fn": self.loss_fn,
-                "device": self.device, "dtype": self.dtype}
+                "device": self.device, "dtype": self.dtype, "train_hops": self._train_hops()}
+
+    def _train_hops(self) -> int | None:
+        """Transductive shard graphs are trained on their training nodes' (layers + 1)-hop
+        neighbourhood only (see :func:`_receptive_field`): known for the named backbones
+        without node-batch statistics; ``None`` (the whole shard graph) for a user's model,
+        whose propagation graphforget cannot see, and for batch normalisation, whose
+        statistics span every node of the graph."""
+        if self.setting != "transductive" or not isinstance(self.model, str):
+            return None
+        kwargs = dict(self.model_kwargs or {})
+        if kwargs.get("norm") not in (None, "none") or self.model.lower() in ("gin",):
+            return None
+        from graphforget.approx.gif import message_passing_depth
+
+        return message_passing_depth(self.model, self.num_layers, kwargs) + 1
 
     def _executor(self) -> Executor:
         ex = getattr(self, "_executor_obj", None)

@@ -4,8 +4,10 @@ from torch_geometric.data import Data
 
 from graphforget.errors import GraphForgetError
 from graphforget.exact import SISA, GraphEraser, make_aggregator, shard_seed
+from graphforget.exact.sharded import _receptive_field
 from graphforget.executor import make_executor
 from graphforget.models import build_model
+from graphforget.partition import induced_view
 from graphforget.requests import EdgeRequest, FeatureRequest, NodeRequest, SampleRequest
 from graphforget.testing import check_unlearner, small_graph
 from graphforget.training import TrainConfig, seeded, train_node_classifier
@@ -70,6 +72,10 @@ def test_forgetting_a_node_retrains_its_shard_exactly(data, setting):
     view = u.partition_.without(torch.tensor([v])).shard_view(retained, 1, extra_nodes=extra)
     view.train_mask = train[view.node_ids]
     assert v not in view.node_ids.tolist()
+    if setting == "transductive":  # a shard trains on its training nodes' receptive field
+        nodes, stage = _receptive_field(retained, view.node_ids, torch.where(view.train_mask, 0, -1), 3)
+        view = induced_view(retained, nodes)
+        view.train_mask = stage >= 0
     seed = shard_seed(7, 1)
     with seeded(seed):
         model = build_model("gcn", data.x.size(1), 3)
@@ -200,3 +206,23 @@ def test_executor_shared_argument_and_names():
     assert ex.map(lambda s, a: s + a, [(1,), (2,)], shared=10) == [11, 12]
     with pytest.raises(GraphForgetError, match="executor"):
         make_executor("threads")
+
+
+@pytest.mark.parametrize("model", ["gcn", "sage", "sgc"])
+def test_transductive_shards_train_on_the_receptive_field_without_changing_the_model(data, model):
+    # with dropout off the loss on the training nodes' (layers + 1)-hop neighbourhood is the
+    # loss on the whole shard graph: same weights up to float summation order, same predictions
+    def fit(reduced: bool) -> GraphEraser:
+        u = GraphEraser(model=model, epochs=EPOCHS, shards=3, partition="random", dropout=0.0, seed=3)
+        if not reduced:
+            u._train_hops = lambda: None
+        return u.fit(data)
+
+    whole, reduced = fit(False), fit(True)
+    assert reduced._config()["train_hops"] == 3
+    for a, b in zip(_shard_states(whole), _shard_states(reduced), strict=True):
+        for key in a:
+            assert torch.allclose(a[key], b[key], atol=1e-5), key
+    assert torch.equal(whole.predict(), reduced.predict())
+    # a user's model: graphforget cannot see its propagation, so the whole shard graph is used
+    assert GraphEraser(model=lambda: build_model("gcn", 8, 3))._train_hops() is None
