@@ -9,6 +9,7 @@ from graphforget.errors import (
     NotFittedError,
     SolverError,
     UnknownNameError,
+    UnsupportedModelError,
     UnsupportedRequestError,
 )
 from graphforget.gnn import GNNUnlearner
@@ -31,5 +32,5 @@ __all__ = [
     "ForgetRequest", "NodeRequest", "EdgeRequest", "FeatureRequest", "SampleRequest",
     "load_dataset", "register_method", "resolve_method", "make_method", "method_names",
     "GraphForgetError", "InvalidRequestError", "UnsupportedRequestError", "NotFittedError",
-    "UnknownNameError", "SolverError", "__version__",
+    "UnknownNameError", "UnsupportedModelError", "SolverError", "__version__",
 ]

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphforget._registry import reference_from_registry
+from graphforget.data._validate import validate_data
 from graphforget.errors import GraphForgetError
 from graphforget.gnn import GNNUnlearner
 from graphforget.link._model import DECODERS, LinkPredictor, train_link_predictor
@@ -77,6 +78,8 @@ class LinkGNNUnlearner(GNNUnlearner):
                 raise GraphForgetError(
                     f"{self.method_name} (link task) needs data.{key}: split the graph with "
                     "graphforget.link.link_split()")
+        self._check_params()
+        validate_data(data, f"{self.method_name}.fit()", labels=False)
 
     # -- model ----------------------------------------------------------------------
     def _build_model(self) -> torch.nn.Module:
