@@ -38,7 +38,7 @@ from torch_geometric.utils import scatter
 from graphforget._registry import register_method
 from graphforget.certified.base import CertifiedLogisticRegression
 from graphforget.data._validate import validate_data
-from graphforget.errors import GraphForgetError, SolverError, UnsupportedModelError, UnsupportedRequestError
+from graphforget.errors import GraphForgetError, SolverError, UnsupportedModelError
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import num_classes
 from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport

@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
-from graphforget.certified.cgu import CGU, _normalise_rows, propagation_stack
 from graphforget.bench.cli import main
-from graphforget.errors import GraphForgetError, UnsupportedModelError, UnsupportedRequestError
+from graphforget.certified.cgu import CGU, _normalise_rows, propagation_stack
+from graphforget.errors import GraphForgetError, UnsupportedModelError
 from graphforget.requests import EdgeRequest, NodeRequest, sample_edges, sample_features, sample_nodes
 from graphforget.testing import check_unlearner, small_graph
 
