@@ -217,6 +217,22 @@ register_dataset("synthetic-products", _preset("synthetic-products"), default_sp
                              "100 features, 47 classes")
 
 
+def dataset_info(name: str) -> DatasetInfo:
+    """The registered dataset ``name`` (options after a colon are ignored), without
+    loading it: a bad name fails before any work.
+
+    Raises:
+        UnknownNameError: the name is not registered (the message lists the names).
+    """
+    if not isinstance(name, str) or not name:
+        raise UnknownNameError(f"dataset name must be a non-empty string, got {name!r}")
+    key = normalize(name.partition(":")[0])
+    _load_providers()
+    if key not in _DATASETS:
+        raise UnknownNameError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names())}")
+    return _DATASETS[key]
+
+
 def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | None = None,
                  seed: int = 0, **kwargs: Any) -> Data:
     """Loads a dataset as one PyG ``Data`` with ``train_mask``/``val_mask``/``test_mask``
@@ -235,11 +251,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
     if not isinstance(name, str) or not name:
         raise UnknownNameError(f"dataset name must be a non-empty string, got {name!r}")
     base, _, spec = name.partition(":")
-    key = normalize(base)
-    _load_providers()
-    if key not in _DATASETS:
-        raise UnknownNameError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names())}")
-    info = _DATASETS[key]
+    info = dataset_info(name)
     split = split or info.default_split
     if spec:
         kwargs["spec"] = spec

@@ -77,6 +77,9 @@ def reproduce(table: str, quick: bool = False, executor: str = "serial", out: st
     out_dir = Path(out) if out else default_out(tables_dir(tables))
     cache_dir = Path(cache) if cache else default_cache(config.name + ("-quick" if quick else ""))
     jobs = plan(config, root)  # fails before any training on a missing method or bad value
+    from graphforget.bench._paths import atomic_write_text, check_output_dir
+
+    check_output_dir(out_dir, "--out")  # before the work, not after it
     if fresh:
         for job in jobs:
             (cache_dir / f"{job.key}.json").unlink(missing_ok=True)
@@ -95,11 +98,10 @@ def reproduce(table: str, quick: bool = False, executor: str = "serial", out: st
                                                              provenance)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / f"{stem}.md"
-    md.write_text(text)
+    atomic_write_text(md, text)
     js = out_dir / f"{stem}.json"
-    with open(js, "w") as f:
-        json.dump([{"kind": j.kind, "label": j.label, "dataset": j.dataset, "seed": j.seed, "key": j.key,
-                    "record": r} for j, r in results], f, indent=1, default=str)
+    atomic_write_text(js, json.dumps([{"kind": j.kind, "label": j.label, "dataset": j.dataset, "seed": j.seed,
+                                       "key": j.key, "record": r} for j, r in results], indent=1, default=str))
     return {"markdown": str(md), "json": str(js), "plots": plot_paths, "results": results}
 
 
