@@ -108,7 +108,7 @@ def reproduce(table: str, quick: bool = False, executor: str = "serial", out: st
 def run(args: argparse.Namespace) -> int:
     from graphforget.bench.cli import _console
     from graphforget.reproduce._config import tables_dir
-    from graphforget.reproduce._page import make_results_page
+    from graphforget.reproduce._page import SITE_RESULTS, make_results_page
 
     if args.list:
         return _list(args.tables)
@@ -130,6 +130,6 @@ def run(args: argparse.Namespace) -> int:
     if args.page:
         results = Path(args.out) if args.out else default_out(tables_dir(args.tables))
         page = Path(__file__).resolve().parents[2] / "docs" / "results.md"
-        make_results_page(results, page)
+        make_results_page(results, page, link_base=SITE_RESULTS)
         console.print(f"wrote {page}")
     return 0
