@@ -138,3 +138,24 @@ def test_cgu_rejects_unclippable_rows_without_assert(monkeypatch):
         u.fit(small_graph())
     assert not u.is_fitted
     assert torch.isfinite(small_graph().x).all()
+
+
+def test_cora_features_raw_by_default_normalised_on_request():
+    import os
+
+    from graphforget import load_dataset
+    from graphforget.errors import GraphForgetError as Err
+
+    if not os.path.isdir(os.path.join(os.environ.get("GRAPHFORGET_DATA", ""), "Planetoid", "Cora")):
+        pytest.skip("Cora is not under GRAPHFORGET_DATA")
+    raw = load_dataset("cora")
+    assert set(raw.x.unique().tolist()) <= {0.0, 1.0}
+    by_name = load_dataset("cora:normalize")
+    by_kwarg = load_dataset("cora", normalize=True)
+    assert torch.equal(by_name.x, by_kwarg.x)
+    sums = by_name.x.sum(1)
+    nonzero = raw.x.sum(1) > 0
+    assert torch.allclose(sums[nonzero], torch.ones(int(nonzero.sum())))
+    assert "raw" in load_dataset.__doc__ and "normalize" in load_dataset.__doc__
+    with pytest.raises(Err, match="unknown dataset option 'nope'"):
+        load_dataset("cora:nope")
