@@ -1,28 +1,41 @@
-"""graphforget: machine unlearning for PyTorch Geometric."""
+"""graphforget: machine unlearning for PyTorch Geometric.
+
+The public names below are imported on first access (PEP 562), so that
+``import graphforget`` (and the command line's ``--help`` and ``list``) does not pay
+for torch and torch_geometric until something needs them.
+"""
 
 from graphforget import _moved
-from graphforget._registry import make_method, method_names, register_method, resolve_method
-from graphforget.data import load_dataset
 from graphforget.errors import (
     GraphForgetError,
     InvalidRequestError,
     NotFittedError,
     SolverError,
     UnknownNameError,
+    UnsupportedModelError,
     UnsupportedRequestError,
 )
-from graphforget.gnn import GNNUnlearner
-from graphforget.requests import (
-    EdgeRequest,
-    FeatureRequest,
-    ForgetRequest,
-    NodeRequest,
-    SampleRequest,
-)
-from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
 
 _moved.install()  # old import paths of moved methods keep working
-__getattr__ = _moved.lazy_exports(__name__, {"Retrain": "graphforget.exact.retrain"})
+
+_LAZY = {
+    "Retrain": "graphforget.exact.retrain",
+    "make_method": "graphforget._registry", "method_names": "graphforget._registry",
+    "register_method": "graphforget._registry", "resolve_method": "graphforget._registry",
+    "load_dataset": "graphforget.data",
+    "GNNUnlearner": "graphforget.gnn",
+    "EdgeRequest": "graphforget.requests", "FeatureRequest": "graphforget.requests",
+    "ForgetRequest": "graphforget.requests", "NodeRequest": "graphforget.requests",
+    "SampleRequest": "graphforget.requests",
+    "Guarantee": "graphforget.unlearner", "Task": "graphforget.unlearner",
+    "Unlearner": "graphforget.unlearner", "UnlearnReport": "graphforget.unlearner",
+}
+__getattr__ = _moved.lazy_exports(__name__, _LAZY)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 
@@ -31,5 +44,5 @@ __all__ = [
     "ForgetRequest", "NodeRequest", "EdgeRequest", "FeatureRequest", "SampleRequest",
     "load_dataset", "register_method", "resolve_method", "make_method", "method_names",
     "GraphForgetError", "InvalidRequestError", "UnsupportedRequestError", "NotFittedError",
-    "UnknownNameError", "SolverError", "__version__",
+    "UnknownNameError", "UnsupportedModelError", "SolverError", "__version__",
 ]

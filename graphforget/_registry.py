@@ -15,7 +15,7 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from graphforget.errors import UnknownNameError
+from graphforget.errors import UnknownNameError, UnsupportedModelError
 
 T = TypeVar("T")
 
@@ -96,7 +96,7 @@ def reference_from_registry(unlearner: Any, name: str, **overrides: Any) -> Any:
     no base module imports the methods built on it.
     """
     cls = resolve_method(name)
-    params = unlearner.get_params()
+    params = unlearner.get_params(deep=False)
     shared = {k: v for k, v in params.items() if k in cls.param_names()}
     shared.update(overrides)
     return cls(**shared)
@@ -110,4 +110,11 @@ def make_method(name: str | type, **params: Any) -> Any:
     if unknown:
         raise UnknownNameError(
             f"{cls.__name__} has no parameter(s) {unknown}; known: {sorted(known)}")
+    supported = getattr(cls, "supported_models", None)
+    model = params.get("model")
+    if supported is not None and isinstance(model, str) \
+            and normalize(model) not in {normalize(m) for m in supported}:
+        raise UnsupportedModelError(
+            f"{getattr(cls, 'method_name', cls.__name__)} does not support model {model!r}; "
+            f"supported models: {', '.join(supported)}")
     return cls(**params)

@@ -19,6 +19,10 @@ class UnsupportedRequestError(GraphForgetError):
     """The unlearner cannot serve this kind of request (or this task)."""
 
 
+class UnsupportedModelError(GraphForgetError):
+    """The method cannot work with this backbone (the message lists the ones it can)."""
+
+
 class NotFittedError(GraphForgetError, AttributeError):
     """``unlearn``/``predict`` was called before ``fit``."""
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphforget.data._validate import validate_data
 from graphforget.errors import GraphForgetError
 from graphforget.models import build_model
 from graphforget.training import TrainConfig, forward, num_classes, seeded, train_node_classifier
@@ -111,7 +112,9 @@ class GNNUnlearner(Unlearner):
                 raise GraphForgetError(f"{name} must be an integer{bound}, got {value!r}")
 
         integer("hidden_channels", 1)
-        integer("num_layers", 0)
+        # SGC/GPR read num_layers as their propagation depth K (0 = no propagation);
+        # every other backbone needs at least one layer
+        integer("num_layers", 0 if str(self.model).lower() in ("sgc", "gpr") else 1)
         integer("epochs", 0)
         integer("seed", None)
         if self.patience is not None:
@@ -138,6 +141,10 @@ class GNNUnlearner(Unlearner):
                 torch.device(self.device)
             except (RuntimeError, TypeError):
                 raise GraphForgetError(f"device must name a torch device, got {self.device!r}") from None
+        for key, low in (("heads", 1), ("K", 0)):
+            value = (self.model_kwargs or {}).get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                raise GraphForgetError(f"model_kwargs[{key!r}] must be an integer >= {low}, got {value!r}")
 
     def _check_data(self, data: Data) -> None:
         self._check_params()
@@ -145,8 +152,7 @@ class GNNUnlearner(Unlearner):
         for key in ("x", "y", "edge_index", "train_mask"):
             if getattr(data, key, None) is None:
                 raise GraphForgetError(f"{self.method_name} needs data.{key}")
-        if data.x.dim() != 2 or data.x.size(0) != data.num_nodes:
-            raise GraphForgetError(f"data.x must have shape [num_nodes, features], got {tuple(data.x.shape)}")
+        validate_data(data, f"{self.method_name}.fit()")
         if is_user_model(self.model):
             self._check_user_model(data)
 

@@ -70,6 +70,8 @@ def _as_id_tensor(ids: Any, what: str, ndim: int = 1) -> Tensor:
                 t = torch.as_tensor(np.asarray(items))
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"{what} must be a 2 x k integer array: {exc}") from None
+            if t.numel() == 0:  # [] and [[], []]: numpy calls them float64; an empty request
+                t = t.to(torch.long)
         elif any(isinstance(item, (list, tuple, np.ndarray, Tensor)) for item in items):
             try:
                 t = torch.as_tensor(np.asarray(items))

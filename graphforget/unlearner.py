@@ -230,27 +230,53 @@ class Unlearner:
                 break
         return names
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as stored."""
-        return {name: getattr(self, name) for name in self.param_names()}
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, as stored (scikit-learn's protocol).
+
+        Args:
+            deep: also return the parameters of parameters that are estimators
+                themselves, as ``name__key`` (as :meth:`sklearn.base.BaseEstimator.get_params`).
+                (default: :obj:`True`)
+        """
+        out: dict[str, Any] = {}
+        for name in self.param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((f"{name}__{k}", v) for k, v in value.get_params().items())
+            out[name] = value
+        return out
 
     def set_params(self, **params: Any) -> Unlearner:
+        """Sets constructor arguments (``name__key`` reaches into a nested estimator, as
+        scikit-learn's :meth:`~sklearn.base.BaseEstimator.set_params`) and returns ``self``.
+        Unknown names fail before anything is set."""
         known = set(self.param_names())
-        for key, value in params.items():
-            if key not in known:
+        nested: dict[str, dict[str, Any]] = {}
+        for key in params:
+            name, sep, sub = key.partition("__")
+            if name not in known:
                 raise GraphForgetError(
-                    f"{type(self).__name__} has no parameter {key!r}; known: {sorted(known)}")
-            setattr(self, key, value)
+                    f"{type(self).__name__} has no parameter {name!r}; known: {sorted(known)}")
+            if sep:
+                if not hasattr(getattr(self, name), "set_params"):
+                    raise GraphForgetError(
+                        f"{type(self).__name__}.{name} has no nested parameters (got {key!r})")
+                nested.setdefault(name, {})[sub] = params[key]
+        for key, value in params.items():
+            if "__" not in key:
+                setattr(self, key, value)
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
         return self
 
     def clone(self, **overrides: Any) -> Unlearner:
         """A fresh, unfitted unlearner with the same parameters (plus ``overrides``)."""
-        params = self.get_params()
+        params = self.get_params(deep=False)
         params.update(overrides)
         return type(self)(**params)
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({args})"
 
     # -- declarations ------------------------------------------------------------
@@ -445,7 +471,7 @@ class Unlearner:
         self._check_fitted()
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        params = _jsonable(_user_params_to_markers(self.get_params()))
+        params = _jsonable(_user_params_to_markers(self.get_params(deep=False)))
         state = self.get_state()
         try:
             # The fingerprints let load() detect corrupted files (torch.load does not

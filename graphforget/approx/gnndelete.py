@@ -35,7 +35,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphforget._registry import register_method
-from graphforget.errors import GraphForgetError
+from graphforget.errors import GraphForgetError, UnsupportedModelError
 from graphforget.link._metrics import deleted_edges
 from graphforget.link._split import canonical_edges, edge_keys, k_hop_mask, sample_non_edges
 from graphforget.link._unlearner import LinkGNNUnlearner
@@ -185,8 +185,9 @@ class GNNDelete(LinkGNNUnlearner):
                                        "torch_geometric.nn.MessagePassing submodule")
             return
         if normalize(self.model) not in {normalize(m) for m in self.supported_models}:
-            raise GraphForgetError(f"GNNDelete attaches to message-passing layers; model must be one "
-                                   f"of {', '.join(self.supported_models)}, got {self.model!r}")
+            raise UnsupportedModelError(f"gnndelete does not support model {self.model!r} (it attaches to "
+                                        f"message-passing layers); supported models: "
+                                        f"{', '.join(self.supported_models)}")
         super()._check_data(data)
 
     def _fit(self, data: Data) -> None:

@@ -7,6 +7,7 @@ status 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import shlex
 import sys
@@ -19,6 +20,23 @@ __all__ = ["main", "build_parser"]
 
 # Sub-command hooks other modules add (name -> (configure(parser), run(args))).
 EXTRA_COMMANDS: dict[str, tuple[Any, Any]] = {}
+
+# Sub-commands served by other modules of the package: (module that registers the hook in
+# EXTRA_COMMANDS on import, one-line help). The module is imported only when its command
+# runs, so `graphforget --help` and `graphforget list` start without torch_geometric.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "reproduce": ("graphforget.reproduce",
+                  "rerun a paper table (benchmarks/tables/*.yaml) and write ours beside the paper's"),
+    "stream": ("graphforget.stream",
+               "serve N single-node deletions one by one, with a crash-safe ledger (resumable)"),
+    "replay": ("graphforget.stream", "replay and verify a ledger written by `graphforget stream`"),
+}
+
+_DESCRIPTION = """Machine unlearning for PyTorch Geometric.
+
+Start with `graphforget demo` (a small synthetic graph; about a minute on a laptop), then
+`graphforget list` for the methods, datasets and tasks, and `graphforget bench` to compare
+methods against retraining. `graphforget COMMAND --help` describes each command."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,42 +120,123 @@ def _add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", dest="markdown_out", default=None, help="write a Markdown table")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="graphforget", description="Machine unlearning for PyTorch Geometric.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    demo = sub.add_parser("demo", help="train, forget 5%% of edges and nodes, compare methods")
-    demo.add_argument("--dataset", default="synthetic", help="synthetic (default), karate, cora, ...")
-    demo.add_argument("--root", default=None, help="data root (default $GRAPHFORGET_DATA)")
-    demo.add_argument("--model", default="gcn", help="backbone (default gcn)")
-    demo.add_argument("--ratio", type=_ratio, default=0.05, help="fraction forgotten (default 0.05)")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--method", action="append", default=None, help="restrict to these methods")
-    bench = sub.add_parser("bench", help="benchmark methods against retraining")
-    _add_bench_args(bench)
+def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
+    """The argument parser. ``command`` names the sub-command whose options are set up
+    (``"*"``: every one, ``None``: none, only the list of commands with their help);
+    the others get their help line, so that parsing needs only the chosen command's
+    module."""
+    parser = _Parser(prog="graphforget", description=_DESCRIPTION,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                metavar="COMMAND")
+
+    def wanted(name: str) -> bool:
+        return command == "*" or command == name
+
+    demo = sub.add_parser("demo", help="train, forget 5%% of edges and nodes, compare methods "
+                                       "against retraining (synthetic graph: ~1 min)")
+    if wanted("demo"):
+        demo.add_argument("--dataset", default="synthetic", help="synthetic (default), karate, cora, ...")
+        demo.add_argument("--root", default=None, help="data root (default $GRAPHFORGET_DATA)")
+        demo.add_argument("--model", default="gcn", help="backbone (default gcn)")
+        demo.add_argument("--ratio", type=_ratio, default=0.05, help="fraction forgotten (default 0.05)")
+        demo.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+        demo.add_argument("--method", action="append", default=None, help="restrict to these methods")
+    bench = sub.add_parser("bench", help="benchmark methods against retraining (JSON/Markdown records)")
+    if wanted("bench"):
+        _add_bench_args(bench)
     sub.add_parser("list", help="list methods, datasets, models and tasks")
-    for name, (configure, _run) in EXTRA_COMMANDS.items():
-        configure(sub.add_parser(name))
+    names = list(LAZY_COMMANDS) + [n for n in EXTRA_COMMANDS if n not in LAZY_COMMANDS]
+    for name in names:
+        if name in LAZY_COMMANDS and wanted(name) and name not in EXTRA_COMMANDS:
+            importlib.import_module(LAZY_COMMANDS[name][0])  # registers the hook
+        help_text = LAZY_COMMANDS[name][1] if name in LAZY_COMMANDS else None
+        sp = sub.add_parser(name, help=help_text)
+        if wanted(name) and name in EXTRA_COMMANDS:
+            EXTRA_COMMANDS[name][0](sp)
     return parser
 
 
-def _console(stderr: bool = False) -> Any:
+def _console(stderr: bool = False, width: int | None = None) -> Any:
     from rich.console import Console
 
     console = Console(stderr=stderr, highlight=False)
-    if not console.is_terminal:  # piped output: do not squeeze tables into 80 columns
+    if width is not None:
+        console = Console(stderr=stderr, highlight=False, width=min(width, console.width)
+                          if console.is_terminal else width)
+    elif not console.is_terminal:  # piped output: do not squeeze tables into 80 columns
         console = Console(stderr=stderr, highlight=False, width=160)
     return console
 
 
-def _print_table(records: Sequence[dict[str, Any]], title: str, include_original: bool = False) -> None:
+def _demo_threads() -> int:
+    """Torch threads for the demo: the cores not already busy (load average), at least
+    one; an explicit ``OMP_NUM_THREADS`` wins."""
+    import os
+
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    cores = os.cpu_count() or 1
+    try:
+        busy = round(os.getloadavg()[0])
+    except OSError:
+        busy = 0
+    threads = max(1, min(torch.get_num_threads(), cores - busy))
+    torch.set_num_threads(threads)
+    return threads
+
+
+#: the demo's legend (printed under its table)
+DEMO_LEGEND = """\
+original = no unlearning: the reference backbone before forgetting.
+orig. / unl. / retr.: micro-F1 (accuracy) on the test nodes, from 0 to 1.
+  orig. = the method's own model before forgetting; it differs between rows
+          because each method trains its own model (cgu an SGC, grapheraser
+          an ensemble of shard models, ...)
+  unl.  = the same model after forgetting
+  retr. = retrained from scratch on the retained data (the exact reference)
+unl. s / retr. s: wall-clock seconds of the unlearning call / of retraining.
+×: speed-up, retr. s / unl. s. * = from one timing each (one seed; one
+  retraining per request kind, shared by all rows): an order of magnitude.
+dist.: distance to the retrained model, lower is closer. KL = KL divergence
+  of the predicted class distributions (mean over nodes); unmarked = L2
+  distance between the parameter vectors."""
+
+
+def _print_table(records: Sequence[dict[str, Any]], title: str, include_original: bool = False,
+                 legend: str | None = None, single_timing: bool = False) -> None:
     from rich.table import Table
 
     from graphforget.bench.runner import _fmt, _fmt_distance, summarize
 
-    table = Table(title=title)
-    for col in ("method", "request", "utility orig.", "utility unlearned", "utility retrain",
-                "unlearn s", "retrain s", "speed-up", "dist. to retrain"):
-        table.add_column(col, justify="left" if col in ("method", "request") else "right")
+    def speed(pair: tuple[float, float]) -> str:
+        text = _fmt(pair, 2)
+        return text + "*" if single_timing and text != "n/a" else text
+
+    def dist(pair: tuple[float, float], kind: str | None) -> str:
+        if not legend:
+            return _fmt_distance(pair, kind)
+        return _fmt(pair, 2) + (" KL" if kind == "output_kl" else "")
+
+    compact = legend is not None  # the demo: fits 80 columns
+    if compact:
+        from rich import box
+
+        table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                      padding=(0, 1))
+    else:
+        table = Table(title=title)
+    cols = (("method", "req.", "orig.", "unl.", "retr.", "unl. s", "retr. s", "×",
+             "dist.") if compact else
+            ("method", "request", "utility orig.", "utility unlearned", "utility retrain",
+             "unlearn s", "retrain s", "speed-up", "dist. to retrain"))
+    for i, col in enumerate(cols):
+        table.add_column(col, justify="left" if i < 2 else "right", no_wrap=compact,
+                         max_width=14 if compact and i == 0 else None)
+    digits = 3 if compact else 4
+    sec = 2 if compact else 3
     rows = summarize(records)
     if include_original:
         seen = set()
@@ -147,30 +246,48 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
             if r["request"] in seen:
                 continue
             seen.add(r["request"])
-            table.add_row("original (no unlearning)", r["request"], _fmt((r["utility_original"], 0)),
-                          _fmt((r["utility_original"], 0)), _fmt((r["utility_retrain"], 0)),
-                          "0", _fmt((r["retrain_seconds"], 0), 3), "-",
-                          _fmt_distance((r["distance_original_to_retrain"], 0), r.get("distance_kind")))
+            table.add_row("original" if compact else "original (no unlearning)", r["request"],
+                          _fmt((r["utility_original"], 0), digits),
+                          _fmt((r["utility_original"], 0), digits), _fmt((r["utility_retrain"], 0), digits),
+                          "0", _fmt((r["retrain_seconds"], 0), sec), "-",
+                          dist((r["distance_original_to_retrain"], 0), r.get("distance_kind")))
     for r in rows:
-        table.add_row(r["method"], r["request"], _fmt(r["utility_original"]),
-                      _fmt(r["utility_unlearned"]), _fmt(r["utility_retrain"]),
-                      _fmt(r["unlearn_seconds"], 3), _fmt(r["retrain_seconds"], 3),
-                      _fmt(r["speedup"], 3),
-                      _fmt_distance(r["distance_to_retrain"], r["distance_kind"]))
-    _console().print(table)
+        table.add_row(r["method"], r["request"], _fmt(r["utility_original"], digits),
+                      _fmt(r["utility_unlearned"], digits), _fmt(r["utility_retrain"], digits),
+                      _fmt(r["unlearn_seconds"], sec), _fmt(r["retrain_seconds"], sec),
+                      speed(r["speedup"]) if compact else _fmt(r["speedup"], 3),
+                      dist(r["distance_to_retrain"], r["distance_kind"]))
+    console = _console(width=80) if compact else _console()
+    console.print(table)
+    if legend:
+        print(legend, flush=True)  # already wrapped at 80 columns
 
 
 def _run_specs(specs: list[Any], executor: str, title: str,
-               include_original: bool = False) -> list[dict[str, Any]]:
+               include_original: bool = False, legend: str | None = None,
+               single_timing: bool = False) -> list[dict[str, Any]]:
+    import time
+
     from rich.progress import Progress
 
     from graphforget.bench.runner import run_bench
 
-    with Progress(transient=True, console=_console(stderr=True)) as bar:
-        task = bar.add_task("cells", total=len(specs))
-        records = run_bench(specs, executor=executor,
-                            progress=lambda done, total: bar.update(task, completed=done))
-    _print_table(records, title, include_original)
+    err = _console(stderr=True)
+    start = time.perf_counter()
+    if err.is_terminal:
+        with Progress(transient=True, console=err) as bar:
+            task = bar.add_task("cells", total=len(specs))
+            records = run_bench(specs, executor=executor,
+                                progress=lambda done, total: bar.update(task, completed=done))
+    else:  # piped or logged: one plain line per finished cell, so a long run shows life
+        def line(done: int, total: int) -> None:
+            spec = specs[done - 1] if executor == "serial" and 0 < done <= len(specs) else None
+            what = f" ({spec.method}, {spec.request})" if spec is not None else ""
+            print(f"graphforget: cell {done}/{total} done{what}, {time.perf_counter() - start:.0f} s",
+                  file=sys.stderr, flush=True)
+
+        records = run_bench(specs, executor=executor, progress=line)
+    _print_table(records, title, include_original, legend=legend, single_timing=single_timing)
     return records
 
 
@@ -192,7 +309,8 @@ def _shard_flags(args: argparse.Namespace, method: str) -> dict[str, Any]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from graphforget.bench.runner import CellSpec, default_model_for, to_markdown, validate_spec, write_json
+    from graphforget.bench._paths import atomic_write_text
+    from graphforget.bench.runner import CellSpec, default_model_for, to_markdown, validate_spec
     from graphforget.bench.tasks import resolve_task
 
     task = resolve_task(args.task)
@@ -218,21 +336,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
             specs.append(spec)
     records = _run_specs(specs, args.executor,
                          f"{dataset} · {model} · {args.request} {args.ratio:g} · {args.seeds} seed(s)")
-    if args.json_out:
-        write_json(records, args.json_out)
+    if args.json_out:  # checked before the run (main); written atomically
+        atomic_write_text(args.json_out, json.dumps(list(records), indent=2, default=str))
     if args.markdown_out:
         command = "graphforget " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        with open(args.markdown_out, "w") as f:
-            f.write(to_markdown(records, command))
+        atomic_write_text(args.markdown_out, to_markdown(records, command))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from graphforget._registry import method_names, resolve_method
     from graphforget.bench.runner import CellSpec
+    from graphforget.data._datasets import dataset_info
     from graphforget.unlearner import Task
 
-    console = _console()
+    dataset_info(args.dataset)  # a bad name fails before the header
     chosen = args.method or method_names()
     specs = []
     params = {"epochs": 100} if args.dataset == "synthetic" else {}
@@ -254,47 +372,84 @@ def cmd_demo(args: argparse.Namespace) -> int:
             specs.append(CellSpec(method=cls.method_name, dataset=dataset, model=model,
                                   request=kind, ratio=ratio, seed=args.seed, root=args.root,
                                   params=p, share_reference=True))
-    console.print(f"graphforget demo: {args.dataset}, forgetting {args.ratio:.0%} of the edges "
-                  f"and {args.ratio:.0%} of the training nodes, {len(specs)} cells")
-    _run_specs(specs, "serial", f"demo · {args.dataset} · {args.model}", include_original=True)
+    threads = _demo_threads()
+    import textwrap
+
+    print(textwrap.fill(f"graphforget demo: {args.dataset}, forgetting {args.ratio:.0%} of the edges "
+                        f"and {args.ratio:.0%} of the training nodes; {len(specs)} cells, "
+                        f"{threads} torch thread(s)", width=80), flush=True)
+    _run_specs(specs, "serial", f"demo · {args.dataset} · {args.model}", include_original=True,
+               legend=DEMO_LEGEND, single_timing=True)
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from graphforget._registry import method_names, resolve_method
-    from graphforget.bench.tasks import task_names
-    from graphforget.data import dataset_names
-    from graphforget.models import model_names
+    from graphforget._index import listing
 
-    console = _console()
-    console.print("methods:")
-    for name in method_names():
-        cls = resolve_method(name)
-        kinds = ", ".join(r.kind for r in cls.supported_requests)
-        tasks = ", ".join(t.value for t in cls.tasks)
-        console.print(f"  {name:<24} {cls.guarantee.value:<12} tasks: {tasks}; requests: {kinds}")
-    console.print("datasets: " + ", ".join(dataset_names()))
-    console.print("models:   " + ", ".join(model_names()))
-    console.print("tasks:    " + ", ".join(task_names()))
+    out = listing()
+    lines = ["methods:"]
+    for m in out["methods"]:
+        lines.append(f"  {m['name']:<24} {m['guarantee']:<12} tasks: {', '.join(m['tasks'])}; "
+                     f"requests: {', '.join(m['requests'])}")
+    lines.append("datasets: " + ", ".join(out["datasets"]))
+    lines.append("models:   " + ", ".join(out["models"]))
+    lines.append("tasks:    " + ", ".join(out["tasks"]))
+    print("\n".join(lines))
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from graphforget._registry import discover
+_BUILTIN = ("demo", "bench", "list")
 
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is not an option)."""
+    for token in argv:
+        if not token.startswith("-"):
+            return token
+    return None
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path of the command, checked before any computation."""
+    from graphforget.bench._paths import check_output_dir, check_output_file
+
+    for attr, flag in (("json_out", "--json"), ("markdown_out", "--markdown")):
+        if getattr(args, attr, None):
+            check_output_file(getattr(args, attr), flag)
+    if args.command == "stream" and getattr(args, "ledger", None):
+        check_output_dir(args.ledger, "--ledger")
+    if args.command == "reproduce" and getattr(args, "out", None) and not getattr(args, "list", False):
+        check_output_dir(args.out, "--out")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:  # bare `graphforget`: the usage and the commands, not an error line
+        build_parser(None).print_help(sys.stderr)
+        return 2
     try:
-        discover()
-        parser = build_parser()
+        command = _command_of(argv)
+        if command is not None and command not in _BUILTIN and command not in LAZY_COMMANDS \
+                and command not in EXTRA_COMMANDS:
+            from graphforget._registry import discover
+
+            discover()  # a command registered by another module of the package
+        known = set(_BUILTIN) | set(LAZY_COMMANDS) | set(EXTRA_COMMANDS)
+        parser = build_parser(command if command in known else None)
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # argparse already printed its one-line message
             return int(exc.code or 0)
+        _check_outputs(args)
+        if args.command == "list":
+            return cmd_list(args)
+        from graphforget._registry import discover
+
+        discover()
         if args.command == "bench":
             return cmd_bench(args)
         if args.command == "demo":
             return cmd_demo(args)
-        if args.command == "list":
-            return cmd_list(args)
         return int(EXTRA_COMMANDS[args.command][1](args) or 0)
     except (GraphForgetError, ValueError, TypeError, KeyError, FileNotFoundError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -37,7 +37,8 @@ from torch_geometric.utils import scatter
 
 from graphforget._registry import register_method
 from graphforget.certified.base import CertifiedLogisticRegression
-from graphforget.errors import GraphForgetError, UnsupportedRequestError
+from graphforget.data._validate import validate_data
+from graphforget.errors import GraphForgetError, SolverError, UnsupportedModelError
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import num_classes
 from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
@@ -188,7 +189,8 @@ class CGU(Unlearner):
         if not isinstance(model, str):
             raise GraphForgetError(_LINEAR_ONLY.format(method="cgu", model=type(model).__name__))
         if str(model).lower() not in self.supported_models:
-            raise UnsupportedRequestError(f"cgu supports models {self.supported_models}, got {model!r}")
+            raise UnsupportedModelError(f"cgu does not support model {model!r}; supported models: "
+                                        f"{', '.join(self.supported_models)}")
         if int(K) < 0:
             raise GraphForgetError(f"K must be >= 0, got {K!r}")
         if not 0.0 <= float(alpha) <= 1.0:
@@ -230,6 +232,7 @@ class CGU(Unlearner):
         for key in ("x", "y", "edge_index", "train_mask"):
             if getattr(data, key, None) is None:
                 raise GraphForgetError(f"cgu needs data.{key}")
+        validate_data(data, f"{self.method_name}.fit()")
 
     @property
     def _dt(self) -> torch.dtype:
@@ -278,7 +281,10 @@ class CGU(Unlearner):
         self.train_nodes_ = data.train_mask.nonzero().view(-1)
         self.num_classes_ = num_classes(data)
         z = self._features([s[self.train_nodes_] for s in self.stack_])  # training rows only
-        assert float(z.norm(dim=1).max()) <= 1.0 + 1e-6, "feature rows must have norm <= 1"
+        top = float(z.norm(dim=1).max()) if z.numel() else 0.0
+        if not top <= 1.0 + 1e-6:  # the certificate's bound assumes ||z|| <= 1 (NaN fails too)
+            raise SolverError(f"cgu: a preprocessed feature row has norm {top}; expected <= 1 "
+                              "(check data.x for extreme values)")
         self.classifier_ = self._classifier_args().fit(z, data.y[self.train_nodes_],
                                                        num_classes=self.num_classes_)
 

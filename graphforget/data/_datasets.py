@@ -116,14 +116,21 @@ def _finish(data: Data, num_classes: int) -> Data:
 
 
 def _planetoid(name: str) -> Callable[..., Data]:
-    def load(root: Any, split: str, seed: int, **_: Any) -> Data:
+    def load(root: Any, split: str, seed: int, spec: str = "", normalize: bool = False, **_: Any) -> Data:
         from torch_geometric.datasets import Planetoid
 
+        from graphforget.data.tabular import _parse_options
+
+        normalize = _parse_options(spec, ()).get("normalize", normalize)  # "cora:normalize"
         pyg_split = {"public": "public", "full": "full"}.get(split, "public")
         ds = Planetoid(dataset_dir("Planetoid", root), name=name, split=pyg_split)
         data = ds[0]
         if split not in ("public", "full"):
             data = apply_split(data, split, seed)
+        if normalize:  # PyG's NormalizeFeatures: every row sums to 1
+            from torch_geometric.transforms import NormalizeFeatures
+
+            data = NormalizeFeatures()(data)
         return _finish(data, ds.num_classes)
 
     return load
@@ -217,6 +224,22 @@ register_dataset("synthetic-products", _preset("synthetic-products"), default_sp
                              "100 features, 47 classes")
 
 
+def dataset_info(name: str) -> DatasetInfo:
+    """The registered dataset ``name`` (options after a colon are ignored), without
+    loading it: a bad name fails before any work.
+
+    Raises:
+        UnknownNameError: the name is not registered (the message lists the names).
+    """
+    if not isinstance(name, str) or not name:
+        raise UnknownNameError(f"dataset name must be a non-empty string, got {name!r}")
+    key = normalize(name.partition(":")[0])
+    _load_providers()
+    if key not in _DATASETS:
+        raise UnknownNameError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names())}")
+    return _DATASETS[key]
+
+
 def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | None = None,
                  seed: int = 0, **kwargs: Any) -> Data:
     """Loads a dataset as one PyG ``Data`` with ``train_mask``/``val_mask``/``test_mask``
@@ -231,15 +254,19 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, split: str | 
         split: ``"public"`` / ``"full"`` (Planetoid), or ratios ``"0.8/0.2"`` (train/test)
             and ``"0.6/0.2/0.2"`` (train/val/test). (default: the dataset's usual split)
         seed: seeds random splits and synthetic graphs. (default: :obj:`0`)
+        **kwargs: loader options. ``normalize=True`` (or the name ``"cora:normalize"``)
+            scales the features: Planetoid sets (Cora, CiteSeer, PubMed) row by row to sum
+            1, as PyG's ``NormalizeFeatures`` in its usual examples; tabular sets to unit
+            L2 norm (:mod:`graphforget.data.tabular`).
+
+    Features are returned **raw** unless asked otherwise: Planetoid's are binary
+    bag-of-words vectors (PyG's examples normalise them; pass ``normalize=True`` to do
+    the same). An unknown option after the colon is an error.
     """
     if not isinstance(name, str) or not name:
         raise UnknownNameError(f"dataset name must be a non-empty string, got {name!r}")
     base, _, spec = name.partition(":")
-    key = normalize(base)
-    _load_providers()
-    if key not in _DATASETS:
-        raise UnknownNameError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names())}")
-    info = _DATASETS[key]
+    info = dataset_info(name)
     split = split or info.default_split
     if spec:
         kwargs["spec"] = spec

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphforget.bench.tasks import BenchTask, register_task
-from graphforget.errors import GraphForgetError
+from graphforget.errors import GraphForgetError, UnsupportedRequestError
 from graphforget.federated._kg import TripleRequest, load_kg, sample_triples
 from graphforget.requests import ForgetRequest
 from graphforget.unlearner import Task, Unlearner
@@ -45,7 +45,7 @@ class KGTask(BenchTask):
     def extra_fields(self, original: Any, unlearner: Unlearner, reference: Unlearner,
                      data: Any, request: ForgetRequest) -> dict[str, Any]:
         if not isinstance(request, TripleRequest):
-            raise GraphForgetError(f"the kg task serves triple requests, got {type(request).__name__}")
+            raise UnsupportedRequestError(f"the kg task measures triple requests, got a {request.kind} request")
         ids = request.resolve(data)
         out: dict[str, Any] = {"clients": int(data.num_clients)}
         for name, model in (("unlearned", unlearner), ("retrain", reference)):

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphforget.data._validate import validate_data
 from graphforget.errors import GraphForgetError
 from graphforget.requests import SampleRequest
 from graphforget.unlearner import Task, Unlearner
@@ -55,6 +56,7 @@ class TabularUnlearner(Unlearner):
             raise GraphForgetError("tabular methods need integer labels data.y of shape [n]")
         if getattr(data, "train_mask", None) is None or not bool(data.train_mask.any()):
             raise GraphForgetError("tabular methods need a non-empty data.train_mask")
+        validate_data(data, f"{self.method_name}.fit()", edges=False)
 
     def num_classes_of(self, data: Data) -> int:
         c = getattr(data, "num_classes", None)

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphforget._registry import reference_from_registry
+from graphforget.data._validate import validate_data
 from graphforget.errors import GraphForgetError
 from graphforget.gnn import GNNUnlearner
 from graphforget.link._model import DECODERS, LinkPredictor, train_link_predictor
@@ -82,8 +83,9 @@ class LinkGNNUnlearner(GNNUnlearner):
                 raise GraphForgetError(
                     f"{self.method_name} (link task) needs data.{key}: split the graph with "
                     "graphforget.link.link_split()")
+        self._check_params()
+        validate_data(data, f"{self.method_name}.fit()", labels=False)
         if self.is_user_model:
-            self._check_params()
             self._check_user_model(data)
 
     def _check_user_output(self, out: Tensor, data: Data) -> None:

@@ -84,6 +84,9 @@ def reproduce(table: str, quick: bool = False, executor: str = "serial", out: st
     out_dir = Path(out) if out else default_out(tables_dir(tables))
     cache_dir = Path(cache) if cache else default_cache(config.name + ("-quick" if quick else ""))
     jobs = plan(config, root)  # fails before any training on a missing method or bad value
+    from graphforget.bench._paths import atomic_write_text, check_output_dir
+
+    check_output_dir(out_dir, "--out")  # before the work, not after it
     if fresh:
         for job in jobs:
             (cache_dir / f"{job.key}.json").unlink(missing_ok=True)
@@ -102,18 +105,17 @@ def reproduce(table: str, quick: bool = False, executor: str = "serial", out: st
                                                              provenance)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / f"{stem}.md"
-    md.write_text(text)
+    atomic_write_text(md, text)
     js = out_dir / f"{stem}.json"
-    with open(js, "w") as f:
-        json.dump([{"kind": j.kind, "label": j.label, "dataset": j.dataset, "seed": j.seed, "key": j.key,
-                    "record": r} for j, r in results], f, indent=1, default=str)
+    atomic_write_text(js, json.dumps([{"kind": j.kind, "label": j.label, "dataset": j.dataset, "seed": j.seed,
+                                       "key": j.key, "record": r} for j, r in results], indent=1, default=str))
     return {"markdown": str(md), "json": str(js), "plots": plot_paths, "results": results}
 
 
 def run(args: argparse.Namespace) -> int:
     from graphforget.bench.cli import _console
     from graphforget.reproduce._config import tables_dir
-    from graphforget.reproduce._page import make_results_page
+    from graphforget.reproduce._page import SITE_RESULTS, make_results_page
 
     if args.list:
         return _list(args.tables)
@@ -139,6 +141,6 @@ def run(args: argparse.Namespace) -> int:
             raise GraphForgetError("--page regenerates docs/results.md of a source checkout; "
                                    "this graphforget is installed without one")
         page = docs / "results.md"
-        make_results_page(results, page)
+        make_results_page(results, page, link_base=SITE_RESULTS)
         console.print(f"wrote {page}")
     return 0

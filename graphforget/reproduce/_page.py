@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["MARKER", "make_results_page"]
+__all__ = ["MARKER", "SITE_RESULTS", "make_results_page"]
 
 #: first line of every Markdown file ``graphforget reproduce`` writes
 MARKER = "<!-- graphforget reproduce: {name} -->"
@@ -20,14 +20,28 @@ def _command(text: str) -> str:
     return m.group("cmd") if m else "(no command recorded)"
 
 
-def make_results_page(results_dir: str | os.PathLike, page: str | os.PathLike) -> str:
+#: where the documentation site serves ``benchmarks/results/`` (see
+#: ``benchmarks/mkdocs_results_hook.py``, which adds those files to the site)
+SITE_RESULTS = "results"
+
+
+def make_results_page(results_dir: str | os.PathLike, page: str | os.PathLike,
+                      link_base: str | None = None) -> str:
     """Writes ``page`` from the reproduced tables under ``results_dir`` and returns its text.
 
     Each reproduced table (a file starting with :data:`MARKER`) is included whole, one
     heading level down, with image links rewritten relative to the page; every other
-    benchmark result is listed with the command that made it."""
+    benchmark result is listed with the command that made it.
+
+    Args:
+        results_dir: the results folder (``benchmarks/results``).
+        page: the page to write.
+        link_base: the folder, relative to the page, under which the results are served
+            (the docs site: :data:`SITE_RESULTS`); default: the results folder's own
+            path relative to the page.
+    """
     results_dir, page = Path(results_dir), Path(page)
-    rel = Path(os.path.relpath(results_dir, page.parent))
+    rel = Path(link_base) if link_base else Path(os.path.relpath(results_dir, page.parent))
     reproduced, others = [], []
     for path in sorted(results_dir.glob("*.md")):
         text = path.read_text()

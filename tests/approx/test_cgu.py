@@ -5,7 +5,7 @@ import torch
 
 from graphforget.bench.cli import main
 from graphforget.certified.cgu import CGU, _normalise_rows, propagation_stack
-from graphforget.errors import GraphForgetError, UnsupportedRequestError
+from graphforget.errors import GraphForgetError, UnsupportedModelError
 from graphforget.requests import EdgeRequest, NodeRequest, sample_edges, sample_features, sample_nodes
 from graphforget.testing import check_unlearner, small_graph
 
@@ -18,7 +18,7 @@ def test_conformance(model):
 
 
 def test_only_sgc_and_gpr():
-    with pytest.raises(UnsupportedRequestError):
+    with pytest.raises(UnsupportedModelError, match="supported models: sgc, gpr"):
         CGU(model="gcn")
 
 
