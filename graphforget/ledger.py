@@ -339,7 +339,7 @@ class Ledger:
         tmp = folder / f".tmp-{name}-{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
-        unlearner.save(tmp)
+        unlearner.save(tmp, include_data=True, include_forgotten=True)  # the ledger keeps everything
         meta = {"seq": record["seq"], "record_hash": record["hash"], "fingerprint": fingerprint,
                 "applied": applied, "written": _now(), **(extra or {})}
         _write_atomic(tmp / "meta.json", json.dumps(meta, sort_keys=True).encode())

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import inspect
 import json
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -53,9 +55,59 @@ __all__ = [
     "data_to_state",
     "data_from_state",
     "state_fingerprint",
+    "ForgottenDigest",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: data referenced by fingerprint, forgotten requests as keyed digests
+
+
+class ForgottenDigest:
+    """A served request as a saved model file keeps it by default: its kind, its size and a
+    digest (HMAC-SHA256 of the request's content hash under the file's salt, or under the
+    user's key), never its ids. It counts as a served request (``len(history_)``), but it
+    cannot be applied to new data: predicting on another graph needs the ids
+    (``save(..., include_forgotten=True)``)."""
+
+    def __init__(self, kind: str, items: int, digest: str) -> None:
+        self.kind, self.items, self.digest = str(kind), int(items), str(digest)
+
+    def __len__(self) -> int:
+        return self.items
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "items": self.items, "digest": self.digest}
+
+    def apply(self, data: Any, validate: bool = True) -> Any:
+        raise GraphForgetError(
+            "this unlearner was loaded from a file that keeps no forgotten ids, so it cannot remove "
+            "them from new data: predict on its own retained graph (predict() without data), or save "
+            "with include_forgotten=True")
+
+
+def _digest(secret: bytes, request: ForgetRequest) -> str:
+    return hmac.new(secret, request.content_hash().encode(), hashlib.sha256).hexdigest()
+
+
+def _key_bytes(key: str | bytes | None) -> bytes | None:
+    if key is None:
+        return None
+    if isinstance(key, str):
+        key = key.encode()
+    if not isinstance(key, bytes) or not key:
+        raise GraphForgetError("key must be a non-empty str or bytes")
+    return key
+
+
+def _signature(key: bytes, config: dict[str, Any]) -> str:
+    payload = json.dumps({k: v for k, v in config.items() if k != "signature"}, sort_keys=True)
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def _data_state(data: Any) -> Any:
+    """A task's data as a plain state (graph datasets bring their own ``to_state``)."""
+    if data is None:
+        return None
+    return data.to_state() if hasattr(data, "to_state") and not isinstance(data, Data) else data_to_state(data)
 
 
 class Guarantee(str, Enum):
@@ -462,38 +514,84 @@ class Unlearner:
         }
 
     def fingerprint(self) -> str:
-        """A hash of the complete learned state (byte-level)."""
-        return state_fingerprint(self.get_state())
+        """A hash of the complete learned state (byte-level): the retained data, the method's
+        state and the number and kinds of the requests served (their content is in the
+        retained data and, for a ledger, in its hash-chained journal)."""
+        state = self.get_state()
+        state["history"] = [(r.kind, len(r)) for r in self.history_]
+        return state_fingerprint(state)
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Writes ``unlearner.json`` (method and parameters) and ``state.pt`` (tensors)
-        into the directory ``path``. Both files are written atomically."""
+    def save(self, path: str | os.PathLike, *, include_data: bool = False,
+             include_forgotten: bool = False, key: str | bytes | None = None) -> Path:
+        """Writes ``unlearner.json`` (method, parameters, fingerprints) and ``state.pt``
+        (tensors) into the directory ``path``, both atomically.
+
+        A model file is meant to travel, so by default it keeps no forgotten item: the
+        retained data is referenced by its fingerprint (``load(path, data=...)`` takes it
+        back and checks it), and each served request is kept as a keyed digest
+        (:class:`ForgottenDigest`), not as ids.
+
+        Args:
+            include_data: embed the retained graph (it marks the forgotten nodes in
+                ``forgotten_mask``, so it needs ``include_forgotten=True``).
+            include_forgotten: keep the served requests with their ids (needed to predict
+                on new data with the forgotten items removed, and by the deletion ledger).
+            key: a secret; the file is then signed (HMAC-SHA256 over its config and
+                fingerprints) and the digests are keyed by it. Without a key the
+                fingerprints detect corruption, not tampering (see ``docs/trust.md``).
+        """
         self._check_fitted()
+        if include_data and not include_forgotten:
+            raise GraphForgetError("include_data=True embeds the retained graph, whose forgotten_mask marks "
+                                   "the forgotten nodes: pass include_forgotten=True as well")
+        secret = _key_bytes(key)
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         params = _jsonable(_user_params_to_markers(self.get_params(deep=False)))
         state = self.get_state()
+        data_fingerprint = state_fingerprint(state["data"])
+        salt = os.urandom(16).hex()
+        if not include_data:
+            state["data"] = None
+        if not include_forgotten:
+            digest_key = secret if secret is not None else bytes.fromhex(salt)
+            state["history"] = [r.to_dict() if isinstance(r, ForgottenDigest) else
+                                ForgottenDigest(r.kind, len(r), _digest(digest_key, r)).to_dict()
+                                for r in self.history_]
         try:
             # The fingerprints let load() detect corrupted files (torch.load does not
             # notice most flipped bytes inside tensor data).
-            config = json.dumps({"format": FORMAT_VERSION, "method": self.method_name,
-                                 "class": f"{type(self).__module__}.{type(self).__qualname__}",
-                                 "params": params, "fingerprint": state_fingerprint(state),
-                                 "params_fingerprint": state_fingerprint(params)},
-                                indent=2, sort_keys=True)
+            config = {"format": FORMAT_VERSION, "method": self.method_name,
+                      "class": f"{type(self).__module__}.{type(self).__qualname__}",
+                      "params": params, "fingerprint": state_fingerprint(state),
+                      "params_fingerprint": state_fingerprint(params),
+                      "data_fingerprint": data_fingerprint,
+                      "contains": {"data": bool(include_data), "forgotten_ids": bool(include_forgotten)},
+                      "salt": None if secret is not None else salt}
+            if secret is not None:
+                config["signature"] = _signature(secret, config)
+            text = json.dumps(config, indent=2, sort_keys=True)
         except TypeError as exc:
             raise GraphForgetError(f"parameters of {self.method_name} are not JSON-serialisable: {exc}") from None
         _atomic_write(folder / "state.pt", lambda f: torch.save(state, f))
-        _atomic_write(folder / "unlearner.json", lambda f: f.write(config.encode()))
+        _atomic_write(folder / "unlearner.json", lambda f: f.write(text.encode()))
         return folder
 
     @classmethod
-    def load(cls, path: str | os.PathLike, **user: Any) -> Unlearner:
+    def load(cls, path: str | os.PathLike, data: Any = None, key: str | bytes | None = None,
+             **user: Any) -> Unlearner:
         """Restores an unlearner written by :meth:`save` (no pickled code is executed).
 
-        An unlearner around the user's own model saves its weights, never its code: pass
-        the code back, ``Unlearner.load(path, model=factory, train_fn=..., forward_fn=...)``
-        (each one the unlearner was saved with; the error names what is missing)."""
+        Args:
+            data: the retained data the unlearner was saved with, when the file does not
+                embed it (the default); checked against the file's data fingerprint.
+            key: the secret the file was signed with; the signature is then verified
+                (a file signed with another key, or not signed, is refused).
+            user: an unlearner around the user's own model saves its weights, never its
+                code: pass the code back, ``Unlearner.load(path, data, model=factory,
+                train_fn=..., forward_fn=...)`` (each one the unlearner was saved with;
+                the error names what is missing).
+        """
         from graphforget._registry import resolve_method
 
         folder = Path(path)
@@ -509,27 +607,52 @@ class Unlearner:
         klass = resolve_method(method)
         if cls is not Unlearner and not issubclass(klass, cls):
             raise GraphForgetError(f"{folder} holds a {method!r} unlearner, not a {cls.__name__}")
+        if not isinstance(config, dict) or not all(
+                isinstance(config.get(k), str) for k in ("fingerprint", "params_fingerprint")):
+            raise GraphForgetError(f"{cfg_path} has no fingerprints, so its integrity cannot be checked; "
+                                   "refusing to load it (save it again with this version)")
+        secret = _key_bytes(key)
+        if secret is not None:
+            signature = config.get("signature")
+            if not isinstance(signature, str):
+                raise GraphForgetError(f"{cfg_path} is not signed, but a key was given")
+            if not hmac.compare_digest(signature, _signature(secret, config)):
+                raise GraphForgetError(f"{cfg_path}: the signature does not match this key "
+                                       "(the file was changed, or signed with another key)")
         try:
             state = torch.load(state_path, weights_only=True, map_location="cpu")
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means corruption
-            raise GraphForgetError(f"corrupted or unsafe {state_path}: {exc}") from None
-        if "params_fingerprint" in config and (
-                not isinstance(params, dict) or state_fingerprint(params) != config["params_fingerprint"]):
+            # torch's message suggests retrying with weights_only=False: never for a file that
+            # just failed this check, so only the offending global (if any) is named
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+            reason = f"it refers to {found.group(1)}, which a plain tensor file never does" if found \
+                else "it is not a readable plain tensor file"
+            raise GraphForgetError(f"corrupted or unsafe {state_path}: {reason}; it was not loaded") from None
+        if not isinstance(params, dict) or state_fingerprint(params) != config["params_fingerprint"]:
             raise GraphForgetError(f"corrupted {cfg_path}: parameters do not match their fingerprint")
+        if not isinstance(state, dict) or state_fingerprint(state) != config["fingerprint"]:
+            raise GraphForgetError(f"corrupted {state_path}: the state does not match the fingerprint "
+                                   f"recorded in {cfg_path.name}")
         params = _user_params_from_markers(params, user, folder)
+        if state.get("data") is None:
+            if data is None:
+                raise GraphForgetError(f"{folder} does not embed its data: pass the retained data it was "
+                                       "saved with, Unlearner.load(path, data=...)")
+            if state_fingerprint(_data_state(data)) != config.get("data_fingerprint"):
+                raise GraphForgetError("the data passed to load() is not the data this unlearner was saved "
+                                       "with (its fingerprint differs)")
+            state["data"] = _data_state(data)
         try:
             obj = klass(**params)
         except (TypeError, ValueError) as exc:
             raise GraphForgetError(f"corrupted parameters in {cfg_path}: {exc}") from None
         try:
             obj.data_ = data_from_state(state["data"])
-            obj.history_ = [request_from_dict(r) for r in state["history"]]
+            obj.history_ = [ForgottenDigest(**r) if "digest" in r else request_from_dict(r)
+                            for r in state["history"]]
             obj._set_state(state["method"])
         except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, IndexError) as exc:
             raise GraphForgetError(f"corrupted state in {state_path}: {exc}") from None
-        if "fingerprint" in config and obj.fingerprint() != config["fingerprint"]:
-            raise GraphForgetError(f"corrupted {state_path}: the state does not match the fingerprint "
-                                   f"recorded in {cfg_path.name}")
         return obj
 
 

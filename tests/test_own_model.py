@@ -352,7 +352,7 @@ def test_save_load_needs_the_factory(graph, tmp_path):
     with pytest.raises(GraphForgetError, match=r"saved with the user's model \(MyGNN\).*model=") as info:
         gf.Unlearner.load(tmp_path)
     assert "\n" not in str(info.value)
-    loaded = gf.Unlearner.load(tmp_path, model=MyGNN)
+    loaded = gf.Unlearner.load(tmp_path, data=u.data_, model=MyGNN)
     assert torch.equal(loaded.predict_logits(), u.predict_logits())
     assert loaded.model_.module is not model
 
@@ -409,6 +409,6 @@ def test_vision_methods_attach(method, tmp_path):
     assert not _same(before, _state(model)), "the user's model was not updated in place"
     assert model.training
     u.save(tmp_path)
-    assert torch.equal(gf.Unlearner.load(tmp_path, model=MyImageNet).predict_logits(), u.predict_logits())
+    assert torch.equal(gf.Unlearner.load(tmp_path, data=u.data_, model=MyImageNet).predict_logits(), u.predict_logits())
     with pytest.raises(GraphForgetError, match="trains its models from scratch"):
         gf.make_method("vision-retrain").attach(model, data)

@@ -238,7 +238,7 @@ def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | N
     # 5. save/load round trip
     with tempfile.TemporaryDirectory() as tmp:
         u.save(tmp)
-        w = Unlearner.load(tmp, **_user_code(u))
+        w = Unlearner.load(tmp, data=u.data_, **_user_code(u))
         assert type(w) is cls, f"load() returned {type(w).__name__}"
         assert w.fingerprint() == u.fingerprint(), "save/load changed the state"
         assert torch.equal(w.predict(), u.predict()), "save/load changed the predictions"

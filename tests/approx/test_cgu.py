@@ -48,7 +48,7 @@ def test_bound_holds_on_every_request_and_ledger_survives_save(tmp_path):
     u.unlearn(sample_edges(u.data_, count=2, seed=9))  # two edges: the case a round-trip bug once broke
     assert u.ledger_[-1]["cumulative"] >= u.residual_norm()
     u.save(tmp_path)
-    v = CGU.load(tmp_path)
+    v = CGU.load(tmp_path, data=u.data_)
     assert v.ledger_ == u.ledger_ and torch.equal(v.parameter_vector(), u.parameter_vector())
 
 

@@ -204,7 +204,7 @@ def test_corrupted_or_truncated_saves_are_rejected(tmp_path_factory, data):
         raw = b""
     target.write_bytes(raw)
     try:
-        loaded = Unlearner.load(folder)
+        loaded = Unlearner.load(folder, data=u.data_)
     except Exception as exc:  # noqa: BLE001
         _expect_clean_failure(exc)
         assert isinstance(exc, GraphForgetError)
