@@ -5,6 +5,8 @@ from graphforget.data import load_dataset
 from graphforget.errors import (
     GraphForgetError,
     InvalidRequestError,
+    JobFailedError,
+    MissingDependencyError,
     NotFittedError,
     SolverError,
     UnknownNameError,
@@ -28,5 +30,5 @@ __all__ = [
     "ForgetRequest", "NodeRequest", "EdgeRequest", "FeatureRequest", "SampleRequest",
     "load_dataset", "register_method", "resolve_method", "make_method", "method_names",
     "GraphForgetError", "InvalidRequestError", "UnsupportedRequestError", "NotFittedError",
-    "UnknownNameError", "SolverError", "__version__",
+    "UnknownNameError", "SolverError", "JobFailedError", "MissingDependencyError", "__version__",
 ]

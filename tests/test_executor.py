@@ -6,7 +6,9 @@ import operator
 
 import pytest
 
-from graphforget.executor import make_executor
+from graphforget.bench.cli import main
+from graphforget.errors import JobFailedError
+from graphforget.executor import job_label, make_executor
 
 
 def test_serial_as_completed_is_lazy_and_in_order():
@@ -27,16 +29,37 @@ def test_process_as_completed_returns_every_job_once():
         jobs = [(i, i + 1) for i in range(7)]
         out = dict(ex.as_completed(operator.mul, jobs))
         assert out == {i: i * (i + 1) for i in range(7)}
-        # a failing job raises in the caller, naming the worker's error
-        with pytest.raises(ZeroDivisionError):
+        # a failing job raises in the caller, in one line naming the job and the worker's error
+        with pytest.raises(JobFailedError, match=r"^job 1 failed: ZeroDivisionError: division by zero$") as info:
             list(ex.as_completed(operator.truediv, [(1, 1), (1, 0)]))
+        assert isinstance(info.value.__cause__, ZeroDivisionError)
+        with pytest.raises(JobFailedError, match=r"^job 2 failed: ZeroDivisionError"):
+            ex.map(operator.truediv, [(1, 1), (2, 1), (1, 0)])
         # the pool survives and serves the next call
         assert ex.map(operator.add, [(1, 2)]) == [3]
     finally:
         ex.close()
 
 
-def test_ray_as_completed_returns_every_job_once():
-    pytest.importorskip("ray")
+def test_ray_as_completed_returns_every_job_once(ray_cluster):
     ex = make_executor("ray")
     assert dict(ex.as_completed(operator.mul, [(i, 2) for i in range(5)])) == {i: 2 * i for i in range(5)}
+
+
+def test_serial_failures_name_the_job_and_keep_the_cause():
+    ex = make_executor("serial")
+    with pytest.raises(JobFailedError, match=r"^shard 4 failed: KeyError: 'x'$") as info:
+        ex.map(lambda spec: spec["x"], [({"shard": 3, "x": 1},), ({"shard": 4},)])
+    assert isinstance(info.value.__cause__, KeyError) and info.value.job == 1
+    it = ex.as_completed(operator.truediv, [(1, 1), (1, 0)])
+    assert next(it) == (0, 1.0)
+    with pytest.raises(JobFailedError, match=r"^job 1 failed"):
+        next(it)
+    assert job_label(0, ({"method": "sisa", "dataset": "cora", "seed": 2},)) == "cell sisa on cora (seed 2)"
+
+
+def test_ray_address_needs_the_ray_executor(capsys):
+    code = main(["bench", "--method", "retrain", "--executor", "process", "--ray-address", "auto"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == \
+        "graphforget: error: --ray-address needs --executor ray, not 'process'"

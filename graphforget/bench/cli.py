@@ -75,7 +75,12 @@ def _add_bench_args(p: argparse.ArgumentParser) -> None:
                         "unless --split is given, selects the relation-clustered split C<C>")
     p.add_argument("--param", action="append", type=_param, default=[],
                    help="extra method parameter key=value (JSON values), repeatable")
-    p.add_argument("--executor", default="serial", help="serial (default), process, ray")
+    p.add_argument("--executor", default="serial",
+                   help="serial (default); process: cells in worker processes; ray: cells here, "
+                        "the shards of sharded methods (grapheraser, sisa, guide, receraser) as Ray tasks")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: 'auto' joins the running cluster, HOST:PORT or "
+                        "ray://HOST:10001 that one (default: start a local Ray)")
     p.add_argument("--partition", default=None,
                    help="sharded methods: random|blpa|louvain|bekm|metis; guide: fast|sr; "
                         "receraser: ubp|ibp|inbp|random")
@@ -156,15 +161,15 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
     _console().print(table)
 
 
-def _run_specs(specs: list[Any], executor: str, title: str,
-               include_original: bool = False) -> list[dict[str, Any]]:
+def _run_specs(specs: list[Any], executor: str, title: str, include_original: bool = False,
+               executor_kwargs: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     from rich.progress import Progress
 
     from graphforget.bench.runner import run_bench
 
     with Progress(transient=True, console=_console(stderr=True)) as bar:
         task = bar.add_task("cells", total=len(specs))
-        records = run_bench(specs, executor=executor,
+        records = run_bench(specs, executor=executor, executor_kwargs=executor_kwargs,
                             progress=lambda done, total: bar.update(task, completed=done))
     _print_table(records, title, include_original)
     return records
@@ -188,9 +193,15 @@ def _shard_flags(args: argparse.Namespace, method: str) -> dict[str, Any]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from graphforget._registry import normalize
     from graphforget.bench.runner import CellSpec, default_model_for, to_markdown, validate_spec, write_json
     from graphforget.bench.tasks import resolve_task
 
+    executor_kwargs = None
+    if args.ray_address is not None:
+        if normalize(args.executor) != "ray":
+            raise GraphForgetError(f"--ray-address needs --executor ray, not {args.executor!r}")
+        executor_kwargs = {"address": args.ray_address}
     task = resolve_task(args.task)
     dataset = args.dataset or task.default_dataset
     model = args.model or task.default_model
@@ -212,7 +223,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             validate_spec(spec)
             specs.append(spec)
     records = _run_specs(specs, args.executor,
-                         f"{dataset} · {model} · {args.request} {args.ratio:g} · {args.seeds} seed(s)")
+                         f"{dataset} · {model} · {args.request} {args.ratio:g} · {args.seeds} seed(s)",
+                         executor_kwargs=executor_kwargs)
     if args.json_out:
         write_json(records, args.json_out)
     if args.markdown_out:
