@@ -135,6 +135,52 @@ class SerialExecutor(Executor):
             yield i, value
 
 
+# -- moving a shared object between processes -----------------------------------------------
+_NUMPY_DTYPES = ("float16", "float32", "float64", "complex64", "complex128", "int8", "int16",
+                 "int32", "int64", "uint8", "bool")
+
+
+def _tensor_from_array(array: Any) -> Any:
+    import numpy as np
+    import torch
+
+    # the array may be a read-only view of Ray's shared memory: the tensor gets its own copy
+    return torch.from_numpy(array if array.flags.writeable else np.array(array, copy=True))
+
+
+class _TensorPickler(pickle.Pickler):
+    """Pickles plain CPU tensors as numpy arrays, whose bytes pickle protocol 5 hands out
+    of band: one ``memcpy`` into Ray's object store (or the process pool's file) instead
+    of a ``torch.save`` per storage (a 1.2 GB feature matrix: ~4.5 s to pickle and ~4 s
+    to unpickle the usual way, a copy here). Other tensors pickle as usual."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        import torch
+
+        if type(obj) is torch.Tensor and obj.device.type == "cpu" and obj.layout == torch.strided \
+                and not obj.requires_grad and str(obj.dtype).removeprefix("torch.") in _NUMPY_DTYPES:
+            return _tensor_from_array, (obj.resolve_conj().resolve_neg().contiguous().numpy(),)
+        return NotImplemented
+
+
+def _pack(obj: Any) -> tuple[bytes, list[Any]]:
+    """``obj`` as pickle bytes plus its tensors' raw bytes (``uint8`` arrays: Ray stores
+    and ships those zero-copy)."""
+    import io
+
+    import numpy as np
+
+    buffers: list[pickle.PickleBuffer] = []
+    f = io.BytesIO()
+    _TensorPickler(f, protocol=5, buffer_callback=buffers.append).dump(obj)
+    return f.getvalue(), [np.frombuffer(b.raw(), dtype=np.uint8) for b in buffers]
+
+
+def _unpack(packed: tuple[bytes, list[Any]]) -> Any:
+    payload, buffers = packed
+    return pickle.loads(payload, buffers=buffers)  # noqa: S301 - our own object
+
+
 # -- process pool ---------------------------------------------------------------------
 _WORKER_SHARED: dict[str, Any] = {}
 
@@ -150,7 +196,7 @@ def _load_shared(path: str) -> Any:
     if path not in _WORKER_SHARED:
         _WORKER_SHARED.clear()
         with open(path, "rb") as f:
-            _WORKER_SHARED[path] = pickle.load(f)  # noqa: S301 - our own temporary file
+            _WORKER_SHARED[path] = _unpack(pickle.load(f))  # noqa: S301 - our own temporary file
     return _WORKER_SHARED[path]
 
 
@@ -223,7 +269,7 @@ class ProcessExecutor(Executor):
             self._tmp = tempfile.TemporaryDirectory(prefix="graphforget-shared-")
         path = os.path.join(self._tmp.name, f"{uuid.uuid4().hex}.pkl")
         with open(path, "wb") as f:
-            pickle.dump(shared, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(_pack(shared), f, protocol=pickle.HIGHEST_PROTOCOL)
         try:
             return self._gather([pool.submit(_call_with_shared, fn, path, *args) for args in jobs], jobs)
         finally:
@@ -287,7 +333,7 @@ def _ray_task(threads: int, fn: Callable[..., Any], shared_box: list[Any] | None
         import ray
 
         _RAY_SHARED.clear()
-        _RAY_SHARED[key] = ray.get(ref)
+        _RAY_SHARED[key] = _unpack(ray.get(ref))
     return fn(_RAY_SHARED[key], *args)
 
 
@@ -389,7 +435,7 @@ class RayExecutor(Executor):
         self.connect()
         ray = _import_ray()
         remote = self._remote()
-        box = None if shared is None else [ray.put(shared)]
+        box = None if shared is None else [ray.put(_pack(shared))]
         return [remote.remote(self.threads, fn, box, *args) for args in jobs]
 
     def _completed(self, refs: list[Any], jobs: list[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:

@@ -63,3 +63,25 @@ def test_ray_address_needs_the_ray_executor(capsys):
     assert code == 2
     assert capsys.readouterr().err.strip() == \
         "graphforget: error: --ray-address needs --executor ray, not 'process'"
+
+
+def test_shared_objects_travel_as_raw_tensor_bytes_and_come_back_equal():
+    import torch
+
+    from graphforget.executor import _pack, _unpack
+    from graphforget.testing import small_graph
+
+    data = small_graph(40)
+    obj = {"data": data, "bf16": torch.ones(3, dtype=torch.bfloat16), "grad": torch.ones(2, requires_grad=True),
+           "view": torch.arange(12.0).view(3, 4)[:, 1], "flag": torch.tensor(True), "same": data.x}
+    payload, buffers = _pack(obj)
+    assert len(buffers) >= 3 and sum(b.nbytes for b in buffers) >= data.x.numel() * 4  # out of band
+    for b in buffers:
+        b.flags.writeable = False  # as Ray's shared memory hands them to a worker
+    back = _unpack((payload, buffers))
+    for key in data.keys():
+        assert torch.equal(back["data"][key], data[key]) if torch.is_tensor(data[key]) else True
+    assert back["same"] is back["data"].x  # one tensor stays one tensor
+    assert back["bf16"].dtype == torch.bfloat16 and back["grad"].requires_grad
+    assert torch.equal(back["view"], torch.tensor([1.0, 5.0, 9.0])) and back["flag"].item() is True
+    back["data"].x += 1  # writable: the worker owns a copy of the read-only buffers
