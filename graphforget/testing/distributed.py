@@ -1,14 +1,17 @@
-"""Helpers for testing executors on many processes or machines: fault injection and a
-placement probe. Everything here is importable on a worker (module level, picklable)."""
+"""Helpers for testing and benchmarking executors on many processes or machines: fault
+injection, a placement probe, a timed job and a no-op job. Everything here is importable
+on a worker (module level, picklable)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["KillWorkerOnce", "ray_probe"]
+__all__ = ["KillWorkerOnce", "TimedJob", "noop", "ray_probe"]
 
 
 def _shard_of(args: tuple[Any, ...]) -> int | None:
@@ -60,3 +63,27 @@ def ray_probe(shared: Any, job: int) -> dict[str, Any]:
 
     return {"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid(), "job": job,
             "checksum": float(shared.sum())}
+
+
+def noop(*args: Any) -> None:
+    """A job that does nothing (measures an executor's per-task overhead)."""
+    return None
+
+
+class TimedJob:
+    """Wraps a job: returns ``{"result", "seconds", "pid", "node"}`` (``node``: the Ray node
+    id inside a Ray task, else the host name), so a caller can see how long each job
+    computed and where. The seconds exclude fetching the shared object."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: Any) -> dict[str, Any]:
+        start = time.perf_counter()
+        result = self.fn(*args)
+        seconds = time.perf_counter() - start
+        node = os.uname().nodename if hasattr(os, "uname") else ""
+        ray = sys.modules.get("ray")  # a Ray worker has imported it; others need not pay for it
+        if ray is not None and ray.is_initialized():
+            node = ray.get_runtime_context().get_node_id()
+        return {"result": result, "seconds": seconds, "pid": os.getpid(), "node": node}
