@@ -175,6 +175,17 @@ def _shard_executor_for(unlearner: Any, spec: CellSpec) -> Executor | None:
     return _SHARD_EXECUTORS[-1]
 
 
+def reference_for(unlearner: Any, spec: CellSpec) -> Any:
+    """``unlearner.reference()``, training its shards where the unlearner does inside a
+    :func:`shard_executor` block (its models are identical either way; its time is then
+    comparable with the unlearner's)."""
+    reference = unlearner.reference()
+    shard_ex = _shard_executor_for(reference, spec)
+    if shard_ex is not None:
+        reference.set_params(executor=shard_ex)
+    return reference
+
+
 def cell_executor(executor: str | Executor, executor_kwargs: dict[str, Any] | None = None
                   ) -> tuple[Executor, Executor, Any]:
     """``(owned, cells, context)`` for running benchmark cells "on" ``executor``: ``owned``
@@ -192,7 +203,9 @@ def cell_executor(executor: str | Executor, executor_kwargs: dict[str, Any] | No
     ex = make_executor(executor, **(executor_kwargs or {}))
     if ex.name != "ray":
         return ex, ex, contextlib.nullcontext()
-    ex.connect()  # type: ignore[attr-defined]
+    connect = getattr(ex, "connect", None)
+    if callable(connect):
+        connect()
     # methods get a non-owning copy: their close() (RecEraser closes after each training
     # round) must not shut down the Ray this run started
     return ex, SerialExecutor(), shard_executor(copy.copy(ex))
@@ -256,10 +269,7 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
             f"method {spec.method!r} cannot serve {request.kind} requests")
     with measure() as unlearn_cost:
         report = unlearner.unlearn(request)
-    reference = unlearner.reference()
-    shard_ex = _shard_executor_for(reference, spec)
-    if shard_ex is not None:  # the exact reference trains its shards where the unlearner does
-        reference.set_params(executor=shard_ex)
+    reference = reference_for(unlearner, spec)
     retained = task.retained(data, request)
     key = _reference_key(reference, spec, request) if spec.share_reference else None
     if key is not None and key in _REFERENCE_CACHE:

@@ -223,7 +223,7 @@ def run_sequential(spec: dict[str, Any]) -> dict[str, Any]:
     requests (and after the last) records the unlearned model's utility and that of a
     retrain on the data retained so far. Certified methods' ledgers (``retrained``,
     ``cumulative``, ``budget``) are read from each report's diagnostics."""
-    from graphforget.bench.runner import CellSpec, _build
+    from graphforget.bench.runner import CellSpec, _build, reference_for
     from graphforget.bench.tasks import resolve_task
     from graphforget.metrics import measure
 
@@ -253,7 +253,7 @@ def run_sequential(spec: dict[str, Any]) -> dict[str, Any]:
             if isinstance(diag.get(key), (int, float)):
                 point[key] = float(diag[key])
         if step % int(spec["every"]) == 0 or step == len(requests):
-            reference = unlearner.reference()
+            reference = reference_for(unlearner, cell)
             with measure() as rcost:
                 reference.fit(unlearner.data_)
             retrain_times.append(rcost.seconds)
