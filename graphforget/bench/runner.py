@@ -27,7 +27,7 @@ from graphforget.executor import Executor, SerialExecutor, make_executor
 from graphforget.metrics import measure, output_kl, parameter_distance
 
 __all__ = ["CellSpec", "RECORD_FIELDS", "default_model_for", "run_cell", "run_bench", "summarize",
-           "to_markdown", "shard_executor", "cell_executor"]
+           "to_markdown", "shard_executor", "cell_executor", "reference_for"]
 
 RECORD_FIELDS = (
     "method", "dataset", "model", "request", "ratio", "seed", "utility_metric",
