@@ -9,6 +9,8 @@ from graphforget import _moved
 from graphforget.errors import (
     GraphForgetError,
     InvalidRequestError,
+    JobFailedError,
+    MissingDependencyError,
     NotFittedError,
     SolverError,
     UnknownNameError,
@@ -44,5 +46,6 @@ __all__ = [
     "ForgetRequest", "NodeRequest", "EdgeRequest", "FeatureRequest", "SampleRequest",
     "load_dataset", "register_method", "resolve_method", "make_method", "method_names",
     "GraphForgetError", "InvalidRequestError", "UnsupportedRequestError", "NotFittedError",
-    "UnknownNameError", "UnsupportedModelError", "SolverError", "__version__",
+    "UnknownNameError", "UnsupportedModelError", "SolverError", "JobFailedError", "MissingDependencyError",
+    "__version__",
 ]

@@ -36,3 +36,25 @@ class UnknownNameError(GraphForgetError, KeyError):
 
 class SolverError(GraphForgetError, ArithmeticError):
     """A numerical solver diverged or produced non-finite values."""
+
+
+class JobFailedError(GraphForgetError):
+    """A job run by an executor (a shard's training, a benchmark cell) failed; the message
+    names the job (``shard 3 failed: RuntimeError: ...``) and ``__cause__`` holds the
+    original error where one came back.
+
+    Attributes:
+        job (int): the job's position in the submitted list.
+        label (str): ``"shard 3"``, ``"cell sisa on cora (seed 0)"`` or ``"job 5"``.
+    """
+
+    def __init__(self, message: str, job: int = -1, label: str = "") -> None:
+        super().__init__(message)
+        self.job, self.label = job, label
+
+    def __reduce__(self) -> tuple:  # picklable with its attributes (errors cross processes)
+        return (type(self), (str(self), self.job, self.label))
+
+
+class MissingDependencyError(GraphForgetError, ImportError):
+    """An optional package a feature needs is not installed (the message says which extra)."""

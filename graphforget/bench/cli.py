@@ -93,7 +93,12 @@ def _add_bench_args(p: argparse.ArgumentParser) -> None:
                         "unless --split is given, selects the relation-clustered split C<C>")
     p.add_argument("--param", action="append", type=_param, default=[],
                    help="extra method parameter key=value (JSON values), repeatable")
-    p.add_argument("--executor", default="serial", help="serial (default), process, ray")
+    p.add_argument("--executor", default="serial",
+                   help="serial (default); process: cells in worker processes; ray: cells here, "
+                        "the shards of sharded methods (grapheraser, sisa, guide, receraser) as Ray tasks")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: 'auto' joins the running cluster, HOST:PORT or "
+                        "ray://HOST:10001 that one (default: start a local Ray)")
     p.add_argument("--partition", default=None,
                    help="sharded methods: random|blpa|louvain|bekm|metis; guide: fast|sr; "
                         "receraser: ubp|ibp|inbp|random")
@@ -265,7 +270,7 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
 
 def _run_specs(specs: list[Any], executor: str, title: str,
                include_original: bool = False, legend: str | None = None,
-               single_timing: bool = False) -> list[dict[str, Any]]:
+               single_timing: bool = False, executor_kwargs: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     import time
 
     from rich.progress import Progress
@@ -277,7 +282,7 @@ def _run_specs(specs: list[Any], executor: str, title: str,
     if err.is_terminal:
         with Progress(transient=True, console=err) as bar:
             task = bar.add_task("cells", total=len(specs))
-            records = run_bench(specs, executor=executor,
+            records = run_bench(specs, executor=executor, executor_kwargs=executor_kwargs,
                                 progress=lambda done, total: bar.update(task, completed=done))
     else:  # piped or logged: one plain line per finished cell, so a long run shows life
         def line(done: int, total: int) -> None:
@@ -286,7 +291,7 @@ def _run_specs(specs: list[Any], executor: str, title: str,
             print(f"graphforget: cell {done}/{total} done{what}, {time.perf_counter() - start:.0f} s",
                   file=sys.stderr, flush=True)
 
-        records = run_bench(specs, executor=executor, progress=line)
+        records = run_bench(specs, executor=executor, executor_kwargs=executor_kwargs, progress=line)
     _print_table(records, title, include_original, legend=legend, single_timing=single_timing)
     return records
 
@@ -309,10 +314,16 @@ def _shard_flags(args: argparse.Namespace, method: str) -> dict[str, Any]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from graphforget._registry import normalize
     from graphforget.bench._paths import atomic_write_text
     from graphforget.bench.runner import CellSpec, default_model_for, to_markdown, validate_spec
     from graphforget.bench.tasks import resolve_task
 
+    executor_kwargs = None
+    if args.ray_address is not None:
+        if normalize(args.executor) != "ray":
+            raise GraphForgetError(f"--ray-address needs --executor ray, not {args.executor!r}")
+        executor_kwargs = {"address": args.ray_address}
     task = resolve_task(args.task)
     dataset = args.dataset or task.default_dataset
     model = args.model or task.default_model
@@ -335,7 +346,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             validate_spec(spec)
             specs.append(spec)
     records = _run_specs(specs, args.executor,
-                         f"{dataset} · {model} · {args.request} {args.ratio:g} · {args.seeds} seed(s)")
+                         f"{dataset} · {model} · {args.request} {args.ratio:g} · {args.seeds} seed(s)",
+                         executor_kwargs=executor_kwargs)
     if args.json_out:  # checked before the run (main); written atomically
         atomic_write_text(args.json_out, json.dumps(list(records), indent=2, default=str))
     if args.markdown_out:

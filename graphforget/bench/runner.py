@@ -8,6 +8,8 @@ data, and record the fields below (stable names: other tools read them).
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import math
 import platform
@@ -21,11 +23,11 @@ import torch
 from graphforget._registry import make_method
 from graphforget.bench.tasks import resolve_task
 from graphforget.errors import GraphForgetError, UnsupportedRequestError
-from graphforget.executor import Executor, make_executor
+from graphforget.executor import Executor, SerialExecutor, make_executor
 from graphforget.metrics import measure, output_kl, parameter_distance
 
 __all__ = ["CellSpec", "RECORD_FIELDS", "default_model_for", "run_cell", "run_bench", "summarize",
-           "to_markdown"]
+           "to_markdown", "shard_executor", "cell_executor", "reference_for"]
 
 RECORD_FIELDS = (
     "method", "dataset", "model", "request", "ratio", "seed", "utility_metric",
@@ -157,10 +159,74 @@ def _validate_trust(spec: CellSpec, task: Any) -> None:
         raise GraphForgetError(f"poison ratio must lie in (0, 1], got {spec.poison_ratio!r}")
 
 
+# -- where shards train ---------------------------------------------------------------------
+#: the executor sharded methods (those with an ``executor`` parameter) train their shards
+#: with, unless a cell's params set one: the innermost :func:`shard_executor` block
+_SHARD_EXECUTORS: list[Executor] = []
+
+
+@contextlib.contextmanager
+def shard_executor(executor: Executor) -> Any:
+    """Within this block, cells built in this process hand ``executor`` to every method
+    that takes an ``executor`` parameter (GraphEraser, SISA, GUIDE, RecEraser), for the
+    unlearner and for its exact reference; a cell whose params name an executor keeps it.
+    Not part of a cell's spec, so cache keys do not change (all executors give identical
+    models)."""
+    _SHARD_EXECUTORS.append(executor)
+    try:
+        yield executor
+    finally:
+        _SHARD_EXECUTORS.pop()
+
+
+def _shard_executor_for(unlearner: Any, spec: CellSpec) -> Executor | None:
+    if not _SHARD_EXECUTORS or "executor" in spec.params or "executor" not in unlearner.param_names():
+        return None
+    return _SHARD_EXECUTORS[-1]
+
+
+def reference_for(unlearner: Any, spec: CellSpec) -> Any:
+    """``unlearner.reference()``, training its shards where the unlearner does inside a
+    :func:`shard_executor` block (its models are identical either way; its time is then
+    comparable with the unlearner's)."""
+    reference = unlearner.reference()
+    shard_ex = _shard_executor_for(reference, spec)
+    if shard_ex is not None:
+        reference.set_params(executor=shard_ex)
+    return reference
+
+
+def cell_executor(executor: str | Executor, executor_kwargs: dict[str, Any] | None = None
+                  ) -> tuple[Executor, Executor, Any]:
+    """``(owned, cells, context)`` for running benchmark cells "on" ``executor``: ``owned``
+    is the executor to close at the end, ``cells`` the one the cells run through and
+    ``context`` a context manager to run them in.
+
+    ``serial``/``process``: cells run through that executor, each method trains its
+    shards as its params say. ``ray``: cells run one after another in this process (the
+    data is loaded here, from this machine's disk) and sharded methods train their shards
+    as Ray tasks, the graph and weights travelling through Ray's object store; Ray is
+    connected before any cell starts, so a bad address fails at once."""
+    if isinstance(executor, Executor) and executor_kwargs:
+        raise GraphForgetError("executor_kwargs apply to an executor given by name, not to an "
+                               f"{type(executor).__name__} object")
+    ex = make_executor(executor, **(executor_kwargs or {}))
+    if ex.name != "ray":
+        return ex, ex, contextlib.nullcontext()
+    connect = getattr(ex, "connect", None)
+    if callable(connect):
+        connect()
+    # methods get a non-owning copy: their close() (RecEraser closes after each training
+    # round) must not shut down the Ray this run started
+    return ex, SerialExecutor(), shard_executor(copy.copy(ex))
+
+
 def _build(spec: CellSpec) -> Any:
     cls = method_class(spec)
     names = set(cls.param_names())
     params = {k: v for k, v in (("model", spec.model), ("seed", spec.seed)) if k in names}
+    if _SHARD_EXECUTORS and "executor" in names and "executor" not in spec.params:
+        params["executor"] = _SHARD_EXECUTORS[-1]
     params.update(spec.params)
     return make_method(cls, **params)
 
@@ -215,7 +281,7 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
             f"method {spec.method!r} cannot serve {request.kind} requests")
     with measure() as unlearn_cost:
         report = unlearner.unlearn(request)
-    reference = unlearner.reference()
+    reference = reference_for(unlearner, spec)
     retained = task.retained(data, request)
     key = _reference_key(reference, spec, request) if spec.share_reference else None
     if key is not None and key in _REFERENCE_CACHE:
@@ -245,6 +311,9 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
         record["pool"] = spec.pool or task.edge_pool
     record["fit_seconds"] = fit_cost.seconds
     record["report"] = report.to_dict()
+    shard_ex = _shard_executor_for(unlearner, spec)
+    if shard_ex is not None:
+        record["shard_executor"] = shard_ex.name
     record.update(task.extra_fields(original_logits, unlearner, reference, data, request))
     record.update(before_fields)
     extras = getattr(unlearner, "bench_extras", None)
@@ -284,21 +353,27 @@ def _run_cell_job(spec_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_bench(specs: Sequence[CellSpec], executor: str | Executor = "serial",
-              progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
-    """Runs every cell through ``executor`` (results in ``specs`` order)."""
+              progress: Callable[[int, int], None] | None = None,
+              executor_kwargs: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Runs every cell through ``executor`` (results in ``specs`` order).
+
+    ``serial`` and ``process`` run the cells themselves; ``ray`` runs the cells here and
+    the shards of sharded methods as Ray tasks (see :func:`cell_executor`).
+    ``executor_kwargs`` go to the executor (``{"address": "auto"}`` for Ray)."""
     for spec in specs:
         validate_spec(spec)
-    ex = make_executor(executor)
+    owned, cells, context = cell_executor(executor, executor_kwargs)
     try:
-        if progress is None or ex.name != "serial":
-            return ex.map(_run_cell_job, [(asdict(s),) for s in specs])
-        out = []
-        for i, spec in enumerate(specs):
-            out.append(_run_cell_job(asdict(spec)))
-            progress(i + 1, len(specs))
-        return out
+        with context:
+            if progress is None or cells.name != "serial":
+                return cells.map(_run_cell_job, [(asdict(s),) for s in specs])
+            out = []
+            for i, spec in enumerate(specs):
+                out.append(_run_cell_job(asdict(spec)))
+                progress(i + 1, len(specs))
+            return out
     finally:
-        ex.close()
+        owned.close()
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:

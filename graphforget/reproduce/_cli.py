@@ -40,7 +40,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--list", action="store_true", help="list the tables and their estimated run time")
     p.add_argument("--quick", action="store_true", help="run the documented reduced protocol")
     p.add_argument("--executor", default="serial", choices=("serial", "process", "ray"),
-                   help="how cells run (default serial)")
+                   help="serial (default); process: cells in worker processes; ray: cells here, "
+                        "the shards of sharded methods as Ray tasks")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: 'auto' joins the running cluster, HOST:PORT or "
+                        "ray://HOST:10001 that one (default: start a local Ray)")
     p.add_argument("--out", default=None, help="output directory (default: benchmarks/results in a "
                    "source checkout, else the current directory)")
     p.add_argument("--tables", default=None,
@@ -67,11 +71,22 @@ def _list(tables: str | None) -> int:
     return 0
 
 
+def _executor_kwargs(executor: Any, ray_address: str | None) -> dict[str, Any] | None:
+    if ray_address is None:
+        return None
+    if executor != "ray":
+        raise GraphForgetError(f"--ray-address needs --executor ray, not {executor!r}")
+    return {"address": ray_address}
+
+
 def reproduce(table: str, quick: bool = False, executor: str = "serial", out: str | os.PathLike | None = None,
               tables: str | None = None, cache: str | os.PathLike | None = None, root: str | None = None,
               plots: bool = True, fresh: bool = False, command: str | None = None,
-              progress: Any = None) -> dict[str, Any]:
+              progress: Any = None, ray_address: str | None = None) -> dict[str, Any]:
     """Runs a table and writes ``<out>/<table>[_quick].md`` (+ ``.json`` and plots).
+
+    ``executor="ray"`` trains the shards of sharded methods as Ray tasks on a local Ray
+    (``ray_address=None``) or the cluster at ``ray_address`` (``"auto"``: the running one).
 
     Returns ``{"markdown": path, "json": path, "plots": [...], "results": [(job, record)]}``."""
     from graphforget.reproduce._config import load_table, tables_dir
@@ -80,6 +95,7 @@ def reproduce(table: str, quick: bool = False, executor: str = "serial", out: st
     from graphforget.reproduce._report import render_markdown
     from graphforget.reproduce._runner import plan, run_table
 
+    executor_kwargs = _executor_kwargs(executor, ray_address)
     config = load_table(table, tables).effective(quick)
     out_dir = Path(out) if out else default_out(tables_dir(tables))
     cache_dir = Path(cache) if cache else default_cache(config.name + ("-quick" if quick else ""))
@@ -95,7 +111,8 @@ def reproduce(table: str, quick: bool = False, executor: str = "serial", out: st
 
     cached = sum(CellCache(cache_dir).get(job.key) is not None for job in jobs)
     start = time.perf_counter()
-    results = run_table(config, cache_dir, executor=executor, root=root, progress=progress, jobs=jobs)
+    results = run_table(config, cache_dir, executor=executor, root=root, progress=progress, jobs=jobs,
+                        executor_kwargs=executor_kwargs)
     wall = time.perf_counter() - start
     plot_paths = make_plots(results, out_dir / "plots", stem, config.name) if plots else []
     rel_plots = [os.path.relpath(p, out_dir) for p in plot_paths]
@@ -131,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
 
         out = reproduce(args.table, quick=args.quick, executor=args.executor, out=args.out, tables=args.tables,
                         cache=args.cache, root=args.root, plots=not args.no_plots, fresh=args.fresh,
-                        command=command, progress=progress)
+                        command=command, progress=progress, ray_address=args.ray_address)
         _console().print(Path(out["markdown"]).read_text())
         console.print(f"wrote {out['markdown']}, {out['json']} and {len(out['plots'])} plot files")
     if args.page:

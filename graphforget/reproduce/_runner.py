@@ -252,7 +252,7 @@ def run_sequential(spec: dict[str, Any]) -> dict[str, Any]:
     requests (and after the last) records the unlearned model's utility and that of a
     retrain on the data retained so far. Certified methods' ledgers (``retrained``,
     ``cumulative``, ``budget``) are read from each report's diagnostics."""
-    from graphforget.bench.runner import CellSpec, _build
+    from graphforget.bench.runner import CellSpec, _build, reference_for
     from graphforget.bench.tasks import resolve_task
     from graphforget.metrics import measure
 
@@ -282,7 +282,7 @@ def run_sequential(spec: dict[str, Any]) -> dict[str, Any]:
             if isinstance(diag.get(key), (int, float)):
                 point[key] = float(diag[key])
         if step % int(spec["every"]) == 0 or step == len(requests):
-            reference = unlearner.reference()
+            reference = reference_for(unlearner, cell)
             with measure() as rcost:
                 reference.fit(unlearner.data_)
             retrain_times.append(rcost.seconds)
@@ -332,15 +332,19 @@ def _job_call(kind: str, spec: dict[str, Any], root: str | None) -> tuple[dict[s
     return record, time.perf_counter() - start
 
 
-def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: str = "serial",
+def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: Any = "serial",
               root: str | None = None, progress: Callable[[int, int, int], None] | None = None,
-              jobs: list[Job] | None = None) -> list[tuple[Job, dict[str, Any]]]:
+              jobs: list[Job] | None = None, executor_kwargs: dict[str, Any] | None = None
+              ) -> list[tuple[Job, dict[str, Any]]]:
     """Runs every job of ``config`` not already in the cache; returns ``(job, record)``
     pairs in plan order. ``progress(done, total, cached)`` is called after each job.
 
     Each job's record is cached the moment it finishes (pooled executors keep every
-    worker busy, in any order), so an interrupted run loses only the jobs in flight."""
-    from graphforget.executor import make_executor
+    worker busy, in any order), so an interrupted run loses only the jobs in flight.
+    ``executor="ray"`` runs the jobs here and the shards of sharded methods on Ray
+    (:func:`graphforget.bench.runner.cell_executor`; ``executor_kwargs={"address": ...}``);
+    cache keys do not depend on the executor."""
+    from graphforget.bench.runner import cell_executor
 
     jobs = plan(config, root) if jobs is None else jobs
     cache = CellCache(cache_dir)
@@ -354,14 +358,15 @@ def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: str =
     if progress:
         progress(cached, len(jobs), cached)
     if todo:
-        ex = make_executor(executor)
+        owned, cells, context = cell_executor(executor, executor_kwargs)
         try:
             args = [(j.kind, j.spec, root or _root(j.spec)) for j in todo]
-            for done, (i, (record, seconds)) in enumerate(ex.as_completed(_job_call, args), start=1):
-                cache.put(todo[i], record, seconds)
-                results[todo[i].key] = record
-                if progress:
-                    progress(cached + done, len(jobs), cached)
+            with context:
+                for done, (i, (record, seconds)) in enumerate(cells.as_completed(_job_call, args), start=1):
+                    cache.put(todo[i], record, seconds)
+                    results[todo[i].key] = record
+                    if progress:
+                        progress(cached + done, len(jobs), cached)
         finally:
-            ex.close()
+            owned.close()
     return [(job, results[job.key]) for job in jobs]

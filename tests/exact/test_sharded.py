@@ -194,8 +194,7 @@ def test_process_executor_gives_identical_models(data):
         proc.close()
 
 
-def test_ray_executor_gives_identical_models(data):
-    pytest.importorskip("ray")
+def test_ray_executor_gives_identical_models(data, ray_cluster):
     serial = GraphEraser(epochs=EPOCHS, shards=2, partition="random").fit(data)
     ray_u = GraphEraser(epochs=EPOCHS, shards=2, partition="random", executor="ray").fit(data)
     assert ray_u.fingerprint() == serial.fingerprint()

@@ -223,6 +223,26 @@ def test_process_executor_matches_serial(tmp_path):
     assert len(list((tmp_path / "pooled").glob("*.json"))) == len(serial)
 
 
+def test_ray_executor_trains_shards_on_ray_with_the_same_cache_keys(tmp_path, ray_cluster, monkeypatch):
+    from graphforget.executor import RayExecutor
+
+    cfg = tiny_config(reference=[])
+    cfg["protocol"].update(methods=["grapheraser"], seeds=1, params={"epochs": 5, "shards": 2})
+    write(tmp_path, cfg)
+    config = load_table("tiny", str(tmp_path))
+    serial = run_table(config, tmp_path / "serial")
+    calls = []
+    real = RayExecutor.map
+    monkeypatch.setattr(RayExecutor, "map", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    on_ray = run_table(config, tmp_path / "ray", executor="ray", executor_kwargs={"address": "auto"})
+    assert calls  # the shards went through Ray
+    assert [j.key for j, _ in on_ray] == [j.key for j, _ in serial]
+    for (_, a), (_, b) in zip(serial, on_ray, strict=True):
+        assert b["shard_executor"] == "ray" and "shard_executor" not in a
+        assert (a["utility_unlearned"], a["utility_retrain"], a["distance_to_retrain"]) == \
+            (b["utility_unlearned"], b["utility_retrain"], b["distance_to_retrain"])
+
+
 def test_dataset_seeds_override_per_dataset(tmp_path):
     cfg = tiny_config()
     cfg["protocol"].update(datasets=[DATASET, "karate"], seeds=3, dataset_seeds={"karate": 1})
