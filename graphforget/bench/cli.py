@@ -94,6 +94,9 @@ def _add_bench_args(p: argparse.ArgumentParser) -> None:
                    help="inject a poison and forget it: edge (10%% heterophilic edges, default) or "
                         "label (flipped training labels); adds poison_recovered")
     p.add_argument("--poison-ratio", type=float, default=0.1, help="poison size (default 0.1)")
+    p.add_argument("--noise-floor", action="store_true",
+                   help="fit a second retrain with another seed and add output_distance_retrain_to_retrain "
+                        "(the noise floor of fidelity_ratio; one more retrain per cell)")
     p.add_argument("--json", dest="json_out", default=None, help="write records to this file")
     p.add_argument("--markdown", dest="markdown_out", default=None, help="write a Markdown table")
 
@@ -128,11 +131,11 @@ def _console(stderr: bool = False) -> Any:
 def _print_table(records: Sequence[dict[str, Any]], title: str, include_original: bool = False) -> None:
     from rich.table import Table
 
-    from graphforget.bench.runner import _fmt, _fmt_distance, summarize
+    from graphforget.bench.runner import _fmt, _fmt_distance, diagnostics_note, summarize
 
     table = Table(title=title)
     for col in ("method", "request", "utility orig.", "utility unlearned", "utility retrain",
-                "unlearn s", "retrain s", "speed-up", "dist. to retrain"):
+                "unlearn s", "retrain s", "speed-up", "dist. to retrain", "fidelity", "notes"):
         table.add_column(col, justify="left" if col in ("method", "request") else "right")
     rows = summarize(records)
     if include_original:
@@ -146,14 +149,19 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
             table.add_row("original (no unlearning)", r["request"], _fmt((r["utility_original"], 0)),
                           _fmt((r["utility_original"], 0)), _fmt((r["utility_retrain"], 0)),
                           "0", _fmt((r["retrain_seconds"], 0), 3), "-",
-                          _fmt_distance((r["distance_original_to_retrain"], 0), r.get("distance_kind")))
+                          _fmt_distance((r["distance_original_to_retrain"], 0), r.get("distance_kind")),
+                          "1", "-")
     for r in rows:
         table.add_row(r["method"], r["request"], _fmt(r["utility_original"]),
                       _fmt(r["utility_unlearned"]), _fmt(r["utility_retrain"]),
                       _fmt(r["unlearn_seconds"], 3), _fmt(r["retrain_seconds"], 3),
                       _fmt(r["speedup"], 3),
-                      _fmt_distance(r["distance_to_retrain"], r["distance_kind"]))
+                      _fmt_distance(r["distance_to_retrain"], r["distance_kind"]),
+                      _fmt(r["fidelity_ratio"], 3), diagnostics_note(r))
     _console().print(table)
+    for r in rows:
+        for line in dict.fromkeys(r["warnings"]):
+            _console(stderr=True).print(f"warning: {line}")
 
 
 def _run_specs(specs: list[Any], executor: str, title: str,
@@ -207,7 +215,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             spec = CellSpec(method=method, dataset=dataset, model=method_model, request=args.request,
                             ratio=args.ratio, seed=seed, task=task.name, root=args.root,
                             split=split, params={**params, **_shard_flags(args, method)},
-                            profile=args.profile,
+                            profile=args.profile, noise_floor=args.noise_floor,
                             mia=args.mia, poison=args.poison, poison_ratio=args.poison_ratio)
             validate_spec(spec)
             specs.append(spec)

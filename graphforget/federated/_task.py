@@ -56,6 +56,14 @@ class KGTask(BenchTask):
                 out[f"test_{k}_{name}"] = test[k]
         return out
 
+    fidelity_unit = None
+    fidelity_note = ("kg: not computed; a triple's predictive distribution would be a softmax over "
+                     "every candidate entity per client model, which the federated unlearners do "
+                     "not expose as one output")
+
+    def fidelity_outputs(self, model: Unlearner, query: Any, request: ForgetRequest) -> None:
+        return None
+
     def distance_mask(self, unlearner: Unlearner) -> Any:
         return None
 
