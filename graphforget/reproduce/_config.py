@@ -27,7 +27,8 @@ TABLES_ENV = "GRAPHFORGET_TABLES"
 TOP_KEYS = {"name", "title", "kind", "citation", "protocol", "reference", "quick",
             "estimated_minutes", "notes", "partition_study"}
 PROTOCOL_KEYS = {"task", "datasets", "split", "model", "request", "ratio", "seeds", "dataset_seeds", "first_seed",
-                 "params", "metric", "scale", "methods", "removals", "every", "batch"}
+                 "params", "metric", "scale", "methods", "removals", "every", "batch", "noise_floor", "mia",
+                 "share_reference"}
 QUICK_KEYS = {"description", "datasets", "split", "ratio", "seeds", "params", "methods",
               "method_params", "removals", "every", "batch", "partition_study"}
 METHOD_KEYS = {"name", "method", "model", "params", "request", "ratio"}

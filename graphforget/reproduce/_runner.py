@@ -144,7 +144,13 @@ def plan(config: TableConfig, root: str | None = None) -> list[Job]:
                 if config.kind == "cells":
                     spec = CellSpec(method=entry.method, dataset=dataset, model=model, request=request,
                                     ratio=float(entry.ratio or p["ratio"]), seed=seed, task=p["task"],
-                                    root=root, split=p.get("split"), params=params)
+                                    root=root, split=p.get("split"), params=params,
+                                    # fidelity protocol options: the noise floor (a second
+                                    # retrain), a membership attack on node requests, and one
+                                    # retrain shared by the methods of a (dataset, seed, request)
+                                    noise_floor=bool(p.get("noise_floor", False)),
+                                    mia=p.get("mia") if request == "node" else None,
+                                    share_reference=bool(p.get("share_reference", False)))
                     validate_spec(spec)
                     d = asdict(spec)
                     d.pop("root")  # where the data lives does not change the cell
