@@ -27,7 +27,10 @@ def test_js_divergence_in_bits_on_hand_built_distributions():
     # p = (1/2, 1/2), q = (1, 0): JS = 1 - 3/4 log2(3) + 1/2 ... computed by hand
     p, q = torch.tensor([0.5, 0.5]), torch.tensor([1.0, 0.0])
     m = (p + q) / 2
-    kl = lambda a, b: sum(float(x) * math.log2(float(x) / float(y)) for x, y in zip(a, b) if x > 0)  # noqa: E731
+
+    def kl(a, b):
+        return sum(float(x) * math.log2(float(x) / float(y)) for x, y in zip(a, b, strict=True) if x > 0)
+
     expected = 0.5 * kl(p, m) + 0.5 * kl(q, m)
     got = js_divergence(torch.log(p).unsqueeze(0), torch.tensor([[0.0, -1e4]]))
     assert got == pytest.approx(expected, abs=1e-6)

@@ -308,7 +308,6 @@ def check_moves_toward_retrain(factory: Callable[[], Unlearner] | Unlearner, dat
     import copy
 
     from graphforget.metrics import js_divergence
-
     from graphforget.unlearner import Task
 
     data = small_graph() if data is None else data
