@@ -136,7 +136,8 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
     table = Table(title=title)
     for col in ("method", "request", "utility orig.", "utility unlearned", "utility retrain",
                 "unlearn s", "retrain s", "speed-up", "dist. to retrain", "fidelity", "notes"):
-        table.add_column(col, justify="left" if col in ("method", "request") else "right")
+        table.add_column(col, justify="left" if col in ("method", "request") else "right",
+                         no_wrap=col in ("method", "request"))
     rows = summarize(records)
     if include_original:
         seen = set()

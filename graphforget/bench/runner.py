@@ -340,9 +340,15 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
     record["report"] = report.to_dict()
     second = None
     if spec.noise_floor:
-        second = _second_reference(reference, spec.seed)
-        if second is not None:
-            second.fit(retained)
+        floor_key = None if key is None else key + ("noise-floor",)
+        if floor_key is not None and floor_key in _REFERENCE_CACHE:
+            second = _REFERENCE_CACHE[floor_key][0]
+        else:
+            second = _second_reference(reference, spec.seed)
+            if second is not None:
+                second.fit(retained)
+            if floor_key is not None:
+                _REFERENCE_CACHE[floor_key] = (second, None)
     record.update(output_distances(task, unlearner, reference, original_copy, retained, request, second))
     if spec.noise_floor and second is None:
         record["output_distance_note"] = "no noise floor: the reference takes no seed"
