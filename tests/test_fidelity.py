@@ -116,3 +116,36 @@ def test_cli_noise_floor_flag_and_columns(tmp_path, capsys):
     assert "fidelity" in out and "notes" in out
     rec = json.loads(path.read_text())[0]
     assert rec["output_distance_retrain_to_retrain"] is not None
+
+
+def test_recommendation_units_are_test_users_over_all_items():
+    import copy
+
+    from graphforget.bench.runner import output_distances
+    from graphforget.bench.tasks import resolve_task
+    from graphforget.recommendation import RecommendationRetrain
+    from graphforget.recommendation._data import interaction_data, sample_users
+
+    g = torch.Generator().manual_seed(0)
+    num_users, num_items = 40, 30
+    users = torch.randint(num_users, (600,), generator=g)
+    items = (users % 3) * 10 + torch.randint(10, (600,), generator=g)
+    keys = torch.unique(users * num_items + items)
+    split = torch.zeros(keys.numel(), dtype=torch.long)
+    perm = torch.randperm(keys.numel(), generator=g)
+    split[perm[:60]] = 2
+    split[perm[60:120]] = 1
+    data = interaction_data(keys // num_items, keys % num_items, num_users, num_items, split)
+    task = resolve_task("recommendation")
+    u = RecommendationRetrain(embedding_dim=8, epochs=6, batch_size=128).fit(data)
+    original = copy.deepcopy(u)
+    request = sample_users(data, count=2, seed=2)
+    u.unlearn(request)
+    retained = request.apply(data)
+    ev, fg = task.fidelity_outputs(u, None, request)
+    assert ev.size(1) == num_items and fg.shape == (2, num_items)
+    ref = u.reference().fit(retained)
+    out = output_distances(task, u, ref, original, retained, request)
+    assert out["output_distance_unit"].startswith("test user")
+    assert out["output_distance_to_retrain"] == pytest.approx(0.0, abs=1e-12)  # retrain is exact
+    assert out["output_distance_original_to_retrain"] > 0
