@@ -121,6 +121,9 @@ def _add_bench_args(p: argparse.ArgumentParser) -> None:
                    help="link task, edge requests: draw the deleted edges from all training edges "
                         "(default), from inside the 2-hop enclosing subgraph of the test edges (in) "
                         "or outside it (out), as GNNDelete; recorded as the pool field"),
+    p.add_argument("--noise-floor", action="store_true",
+                   help="fit a second retrain with another seed and add output_distance_retrain_to_retrain "
+                        "(the noise floor of fidelity_ratio; one more retrain per cell)")
     p.add_argument("--json", dest="json_out", default=None, help="write records to this file")
     p.add_argument("--markdown", dest="markdown_out", default=None, help="write a Markdown table")
 
@@ -214,7 +217,7 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
                  legend: str | None = None, single_timing: bool = False) -> None:
     from rich.table import Table
 
-    from graphforget.bench.runner import _fmt, _fmt_distance, summarize
+    from graphforget.bench.runner import _fmt, _fmt_distance, diagnostics_note, summarize
 
     def speed(pair: tuple[float, float]) -> str:
         text = _fmt(pair, 2)
@@ -236,7 +239,7 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
     cols = (("method", "req.", "orig.", "unl.", "retr.", "unl. s", "retr. s", "×",
              "dist.") if compact else
             ("method", "request", "utility orig.", "utility unlearned", "utility retrain",
-             "unlearn s", "retrain s", "speed-up", "dist. to retrain"))
+             "unlearn s", "retrain s", "speed-up", "dist. to retrain", "fidelity", "notes"))
     for i, col in enumerate(cols):
         table.add_column(col, justify="left" if i < 2 else "right", no_wrap=compact,
                          max_width=14 if compact and i == 0 else None)
@@ -255,15 +258,20 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
                           _fmt((r["utility_original"], 0), digits),
                           _fmt((r["utility_original"], 0), digits), _fmt((r["utility_retrain"], 0), digits),
                           "0", _fmt((r["retrain_seconds"], 0), sec), "-",
-                          dist((r["distance_original_to_retrain"], 0), r.get("distance_kind")))
+                          dist((r["distance_original_to_retrain"], 0), r.get("distance_kind")),
+                          *(() if compact else ("1", "-")))
     for r in rows:
         table.add_row(r["method"], r["request"], _fmt(r["utility_original"], digits),
                       _fmt(r["utility_unlearned"], digits), _fmt(r["utility_retrain"], digits),
                       _fmt(r["unlearn_seconds"], sec), _fmt(r["retrain_seconds"], sec),
                       speed(r["speedup"]) if compact else _fmt(r["speedup"], 3),
-                      dist(r["distance_to_retrain"], r["distance_kind"]))
+                      dist(r["distance_to_retrain"], r["distance_kind"]),
+                      *(() if compact else (_fmt(r["fidelity_ratio"], 3), diagnostics_note(r))))
     console = _console(width=80) if compact else _console()
     console.print(table)
+    for r in rows:
+        for line in dict.fromkeys(r["warnings"]):
+            _console(stderr=True).print(f"warning: {line}")
     if legend:
         print(legend, flush=True)  # already wrapped at 80 columns
 
@@ -340,7 +348,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             spec = CellSpec(method=method, dataset=dataset, model=method_model, request=args.request,
                             ratio=args.ratio, seed=seed, task=task.name, root=args.root,
                             split=split, params={**params, **_shard_flags(args, method)},
-                            profile=args.profile,
+                            profile=args.profile, noise_floor=args.noise_floor,
                             mia=args.mia, poison=args.poison, poison_ratio=args.poison_ratio,
                             pool=args.pool)
             validate_spec(spec)

@@ -24,10 +24,10 @@ from graphforget._registry import make_method
 from graphforget.bench.tasks import resolve_task
 from graphforget.errors import GraphForgetError, UnsupportedRequestError
 from graphforget.executor import Executor, SerialExecutor, make_executor
-from graphforget.metrics import measure, output_kl, parameter_distance
+from graphforget.metrics import fidelity_ratio, js_divergence, measure, output_kl, parameter_distance
 
-__all__ = ["CellSpec", "RECORD_FIELDS", "default_model_for", "run_cell", "run_bench", "summarize",
-           "to_markdown", "shard_executor", "cell_executor", "reference_for"]
+__all__ = ["CellSpec", "RECORD_FIELDS", "FIDELITY_FIELDS", "output_distances", "default_model_for", "run_cell",
+           "run_bench", "summarize", "to_markdown", "shard_executor", "cell_executor", "reference_for"]
 
 RECORD_FIELDS = (
     "method", "dataset", "model", "request", "ratio", "seed", "utility_metric",
@@ -35,6 +35,18 @@ RECORD_FIELDS = (
     "retrain_seconds", "speedup", "distance_to_retrain", "distance_original_to_retrain",
     "distance_kind",
 )
+
+#: output-space fidelity fields (every task; ``None`` with ``output_distance_note`` where the
+#: task has no predictive distribution). Distances are mean Jensen–Shannon divergences in bits.
+FIDELITY_FIELDS = (
+    "output_distance_to_retrain", "output_distance_original_to_retrain",
+    "output_distance_forget_to_retrain", "output_distance_forget_original_to_retrain",
+    "output_distance_retrain_to_retrain", "output_distance_forget_retrain_to_retrain",
+    "fidelity_ratio", "output_distance_unit",
+)
+
+#: a safeguard that shrank an update step below this factor is reported as a warning.
+STEP_SCALE_WARNING = 1 / 8
 
 
 @dataclass
@@ -67,6 +79,10 @@ class CellSpec:
     #: the 2-hop enclosing subgraph of the test edges, ``out``: the others; GNNDelete's
     #: settings); ``None`` is the task's default (``all``). Recorded as the ``pool`` field.
     pool: str | None = None
+    #: also fit a second reference with another seed (``derive_seed(seed, "noise-floor")``)
+    #: and record ``output_distance_retrain_to_retrain``, the retrain-to-retrain noise floor
+    #: (costs one more retrain; ``graphforget bench --noise-floor``).
+    noise_floor: bool = False
 
 
 _REFERENCE_CACHE: dict[tuple, tuple[Any, Any]] = {}
@@ -250,6 +266,96 @@ def _distances(unlearner: Any, reference: Any, original_params: Any, original_lo
             "distance_original_to_retrain": output_kl(ref_logits, original_logits, mask)}
 
 
+def _snapshot(unlearner: Any) -> Any:
+    """A frozen copy of the fitted original, queried later on the retained data (``None``
+    when the method cannot be copied: the original-side distances are then ``None``)."""
+    import copy
+
+    try:
+        return copy.deepcopy(unlearner)
+    except Exception:  # noqa: BLE001 - e.g. a method holding remote handles
+        return None
+
+
+def _second_reference(reference: Any, seed: int) -> Any:
+    """The reference refitted with another seed (the noise floor), or ``None`` when the
+    reference takes no seed."""
+    from graphforget.executor import derive_seed
+
+    if "seed" not in reference.param_names():
+        return None
+    return reference.clone(seed=derive_seed(seed, "noise-floor"))
+
+
+def output_distances(task: Any, unlearner: Any, reference: Any, original: Any, retained: Any,
+                     request: Any, second: Any = None) -> dict[str, Any]:
+    r"""The output-space fidelity fields of a record.
+
+    Every distance is the mean, over the task's units (:attr:`BenchTask.fidelity_unit`),
+    of the Jensen–Shannon divergence **in bits** (:func:`~graphforget.metrics.js_divergence`,
+    in :math:`[0, 1]`) between two models' predictive distributions, all three models
+    queried on the retained data:
+
+    * ``output_distance_to_retrain``: unlearned vs retrained;
+    * ``output_distance_original_to_retrain``: the original (before unlearning) vs retrained,
+      i.e. what a method that changes nothing would score;
+    * ``output_distance_forget_*``: the same restricted to the forgotten items (for edge
+      requests, their endpoints; link prediction: the forgotten edges);
+    * ``output_distance_retrain_to_retrain``: retrained vs ``second``, a retrain with
+      another seed: the noise floor (``None`` unless ``second`` is given);
+    * ``fidelity_ratio``: unlearned-to-retrain over original-to-retrain (0: at the retrained
+      model, 1: no movement, above 1: moved away).
+    """
+    out: dict[str, Any] = {k: None for k in FIDELITY_FIELDS}
+    out["output_distance_unit"] = task.fidelity_unit
+    ref = task.fidelity_outputs(reference, None, request)
+    if ref is None:
+        out["output_distance_note"] = task.fidelity_note
+        return out
+    ref_eval, ref_forget = ref
+
+    def pair(outputs: Any) -> tuple[float, float | None]:
+        e, f = outputs
+        return js_divergence(e, ref_eval), (js_divergence(f, ref_forget) if len(f) else None)
+
+    out["output_distance_to_retrain"], out["output_distance_forget_to_retrain"] = \
+        pair(task.fidelity_outputs(unlearner, None, request))
+    if original is not None:
+        out["output_distance_original_to_retrain"], out["output_distance_forget_original_to_retrain"] = \
+            pair(task.fidelity_outputs(original, retained, request))
+    else:
+        out["output_distance_note"] = "the original model could not be copied"
+    if second is not None:
+        out["output_distance_retrain_to_retrain"], out["output_distance_forget_retrain_to_retrain"] = \
+            pair(task.fidelity_outputs(second, None, request))
+    out["fidelity_ratio"] = fidelity_ratio(out["output_distance_to_retrain"],
+                                           out["output_distance_original_to_retrain"])
+    return out
+
+
+def _diagnostic_fields(report: Any) -> dict[str, Any]:
+    """``step_scale`` (a safeguard shrank the update step: GIF, IF) and ``retrained``
+    (a certified method fell back to retraining) from the method's report, when it has
+    them, plus ``warnings``: one line per diagnostic a user must see."""
+    diag = report.diagnostics or {}
+    out: dict[str, Any] = {}
+    warnings: list[str] = []
+    scale = diag.get("step_scale")
+    if isinstance(scale, (int, float)):
+        out["step_scale"] = float(scale)
+        if scale < STEP_SCALE_WARNING:
+            warnings.append(f"{report.method}: the safeguard shrank the update step to {scale:g} "
+                            f"of the solved step (below 1/8): the update barely moved the model")
+    if "retrained" in diag:
+        out["retrained"] = bool(diag["retrained"])
+        if out["retrained"]:
+            warnings.append(f"{report.method}: the certified budget ran out and the model was "
+                            "retrained from scratch")
+    if warnings:
+        out["warnings"] = warnings
+    return out
+
+
 def run_cell(spec: CellSpec) -> dict[str, Any]:
     """Runs one cell and returns its record."""
     validate_spec(spec)
@@ -267,6 +373,7 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
     original_params = unlearner.parameter_vector()
     original_params = original_params.clone() if original_params is not None else None
     original_logits = unlearner.predict_logits()
+    original_copy = _snapshot(unlearner)
     if spec.mia:
         from graphforget.metrics.privacy import query_logits
 
@@ -314,6 +421,21 @@ def run_cell(spec: CellSpec) -> dict[str, Any]:
     shard_ex = _shard_executor_for(unlearner, spec)
     if shard_ex is not None:
         record["shard_executor"] = shard_ex.name
+    second = None
+    if spec.noise_floor:
+        floor_key = None if key is None else key + ("noise-floor",)
+        if floor_key is not None and floor_key in _REFERENCE_CACHE:
+            second = _REFERENCE_CACHE[floor_key][0]
+        else:
+            second = _second_reference(reference, spec.seed)
+            if second is not None:
+                second.fit(retained)
+            if floor_key is not None:
+                _REFERENCE_CACHE[floor_key] = (second, None)
+    record.update(output_distances(task, unlearner, reference, original_copy, retained, request, second))
+    if spec.noise_floor and second is None:
+        record["output_distance_note"] = "no noise floor: the reference takes no seed"
+    record.update(_diagnostic_fields(report))
     record.update(task.extra_fields(original_logits, unlearner, reference, data, request))
     record.update(before_fields)
     extras = getattr(unlearner, "bench_extras", None)
@@ -384,7 +506,8 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 SUMMARY_COLUMNS = ("utility_unlearned", "utility_retrain", "unlearn_seconds", "retrain_seconds",
-                   "speedup", "distance_to_retrain")
+                   "speedup", "distance_to_retrain", "fidelity_ratio", "output_distance_to_retrain",
+                   "output_distance_retrain_to_retrain", "step_scale")
 
 
 def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -401,6 +524,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             row[col] = _mean_std([r.get(col) for r in recs])
         kinds = sorted({r["distance_kind"] for r in recs if r.get("distance_kind")})
         row["distance_kind"] = "/".join(kinds) or None
+        row["retrained"] = sum(1 for r in recs if r.get("retrained"))
+        row["warnings"] = [w for r in recs for w in r.get("warnings", [])]
         rows.append(row)
     return rows
 
@@ -420,6 +545,19 @@ def _fmt_distance(pair: tuple[float, float], kind: str | None) -> str:
     return text + " (KL)" if kind == "output_kl" else text
 
 
+def diagnostics_note(row: dict[str, Any]) -> str:
+    """The CLI's ``notes`` cell of a summary row: ``step x0.5`` when a safeguard shrank the
+    update step (mean over cells), ``retrained k/n`` when a certified method fell back to
+    retraining, ``-`` otherwise."""
+    notes = []
+    scale = row.get("step_scale", (float("nan"), 0.0))[0]
+    if not math.isnan(scale) and scale < 1:
+        notes.append(f"step x{scale:.3g}")
+    if row.get("retrained"):
+        notes.append(f"retrained {row['retrained']}/{row['cells']}")
+    return ", ".join(notes) or "-"
+
+
 def to_markdown(records: Sequence[dict[str, Any]], command: str | None = None) -> str:
     """A Markdown summary table with the machine and date (for ``benchmarks/results``)."""
     import datetime
@@ -432,7 +570,8 @@ def to_markdown(records: Sequence[dict[str, Any]], command: str | None = None) -
               f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
               f"date: {datetime.date.today().isoformat()}", ""]
     header = ["method", "dataset", "model", "request", "utility original", "utility unlearned",
-              "utility retrain", "unlearn s", "retrain s", "speed-up", "distance to retrain"]
+              "utility retrain", "unlearn s", "retrain s", "speed-up", "distance to retrain",
+              "fidelity ratio"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for r in rows:
@@ -440,7 +579,7 @@ def to_markdown(records: Sequence[dict[str, Any]], command: str | None = None) -
             r["method"], r["dataset"], r["model"], r["request"], _fmt(r["utility_original"]),
             _fmt(r["utility_unlearned"]), _fmt(r["utility_retrain"]), _fmt(r["unlearn_seconds"], 3),
             _fmt(r["retrain_seconds"], 3), _fmt(r["speedup"], 3),
-            _fmt_distance(r["distance_to_retrain"], r["distance_kind"]),
+            _fmt_distance(r["distance_to_retrain"], r["distance_kind"]), _fmt(r["fidelity_ratio"], 3),
         ]) + " |")
     return "\n".join(lines) + "\n"
 

@@ -15,7 +15,7 @@ from graphforget._registry import normalize, resolve
 from graphforget.requests import ForgetRequest, sample_request
 from graphforget.unlearner import Task, Unlearner
 
-__all__ = ["BenchTask", "NodeTask", "register_task", "resolve_task", "task_names"]
+__all__ = ["BenchTask", "NodeTask", "forgotten_rows", "register_task", "resolve_task", "task_names"]
 
 
 class BenchTask:
@@ -112,6 +112,41 @@ class BenchTask:
         """Rows compared by the output-KL fallback distance."""
         return unlearner.inference_data().test_mask
 
+    #: the unit the output distances (``output_distance_*``) average over, recorded as
+    #: ``output_distance_unit``; ``None`` when the task has no predictive distribution to
+    #: compare (:attr:`fidelity_note` says why).
+    fidelity_unit: ClassVar[str | None] = "test row (softmax over classes)"
+    fidelity_note: ClassVar[str | None] = None
+
+    def fidelity_outputs(self, model: Unlearner, query: Any, request: ForgetRequest) -> tuple[Any, Any] | None:
+        """``(eval_logits, forget_logits)``: logits whose softmax rows are ``model``'s
+        predictive distributions over the task's evaluation units and over the forgotten
+        items, with ``model`` queried on ``query`` (``None``: its own inference data; the
+        runner passes the retained data for the original model so that all three models
+        see one input). ``None`` when the task has none (:attr:`fidelity_note`).
+
+        Default: rows of :meth:`~graphforget.Unlearner.predict_logits`; evaluation units
+        are the ``test_mask`` rows, forgotten items the request's nodes, samples or graphs
+        (for edges, the endpoints)."""
+        logits = model.predict_logits(query)
+        inf = model.inference_data(query)
+        return logits[inf.test_mask], logits[forgotten_rows(request)]
+
+
+def forgotten_rows(request: ForgetRequest) -> Any:
+    """Row ids a request names: the endpoints of forgotten edges, else its graph ids
+    (graph-level requests), else its node (sample) ids; empty when it names none."""
+    import torch
+
+    edges = getattr(request, "edge_index", None)
+    if edges is not None:
+        return torch.unique(edges.reshape(-1))
+    for name in ("graph_ids", "node_ids"):
+        ids = getattr(request, name, None)
+        if ids is not None:
+            return torch.unique(ids)
+    return torch.empty(0, dtype=torch.long)
+
 
 @functools.lru_cache(maxsize=8)
 def _load_node(dataset: str, root: str | None, split: str | None, seed: int) -> Data:
@@ -127,6 +162,7 @@ class NodeTask(BenchTask):
     name = "node"
     task = Task.NODE
     utility_metric = "micro_f1"
+    fidelity_unit = "test node (softmax over classes)"
     request_kinds = ("node", "edge", "feature")
 
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Data:

@@ -62,6 +62,14 @@ class KGTask(BenchTask):
         test = unlearner.evaluate("test")
         return {f"test_{k}_original": test[k] for k in ("hits@1", "hits@3", "hits@10")}
 
+    fidelity_unit = None
+    fidelity_note = ("kg: not computed; a triple's predictive distribution would be a softmax over "
+                     "every candidate entity per client model, which the federated unlearners do "
+                     "not expose as one output")
+
+    def fidelity_outputs(self, model: Unlearner, query: Any, request: ForgetRequest) -> None:
+        return None
+
     def distance_mask(self, unlearner: Unlearner) -> Any:
         return None
 

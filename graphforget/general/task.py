@@ -33,6 +33,7 @@ class TabularTask(BenchTask):
     default_model = "logreg"
     default_dataset = "digits"
     retrain_method = "tabular-retrain"
+    fidelity_unit = "test row (softmax over classes)"
 
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Data:
         return _load(dataset, root, split, seed)

@@ -41,6 +41,7 @@ class GraphTask(BenchTask):
     default_model = "gin"
     default_dataset = "mutag"
     retrain_method = "graph-retrain"
+    fidelity_unit = "test graph (softmax over classes)"
 
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> GraphDataset:
         return _load(dataset, root, split, seed)

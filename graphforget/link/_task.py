@@ -102,6 +102,30 @@ class LinkTask(BenchTask):
         out["auprc_retrain"] = dt_metrics(reference)["auprc"]
         return out
 
+    fidelity_unit = "test pair, positive or negative (Bernoulli of the link logit)"
+
+    def fidelity_outputs(self, model: Unlearner, query: Any, request: ForgetRequest) -> tuple[Any, Any]:
+        """Each pair's predictive distribution is the Bernoulli of its link probability
+        (two-class logits ``[0, s]``). Evaluation units: the test positives and negatives
+        whose endpoints are retained (:func:`~graphforget.link.dt_metrics`'s pairs);
+        forgotten items: the forgotten edges, or for node and feature requests the test
+        pairs touching the request's nodes."""
+        data = model.inference_data(query)
+        pairs = torch.cat([data.test_pos, data.test_neg], dim=1)
+        forgotten = getattr(data, "forgotten_mask", None)
+        alive = torch.ones(pairs.size(1), dtype=torch.bool) if forgotten is None else \
+            ~(forgotten[pairs[0]] | forgotten[pairs[1]])
+        edges = getattr(request, "edge_index", None)
+        if edges is not None:
+            gone = edges
+        else:
+            ids = getattr(request, "node_ids", torch.empty(0, dtype=torch.long))
+            gone = pairs[:, torch.isin(pairs[0], ids) | torch.isin(pairs[1], ids)]
+        scores = model.link_scores(torch.cat([pairs[:, alive], gone], dim=1), query).view(-1)
+        two = torch.stack([torch.zeros_like(scores), scores], dim=-1)
+        k = int(alive.sum())
+        return two[:k], two[k:]
+
     def distance_mask(self, unlearner: Unlearner) -> Any:
         data = unlearner.inference_data()
         forgotten = getattr(data, "forgotten_mask", None)

@@ -6,6 +6,8 @@ better side without special cases.
 
 from graphforget.metrics._cost import Measurement, measure, peak_rss_mb
 from graphforget.metrics._fidelity import (
+    fidelity_ratio,
+    js_divergence,
     output_kl,
     parameter_distance,
     prediction_agreement,
@@ -25,7 +27,7 @@ from graphforget.metrics.privacy import (
 HIGHER_IS_BETTER = {
     "accuracy": True, "micro_f1": True, "macro_f1": True, "auc": True, "roc_auc": True,
     "ogb_acc": True,  # the OGB Evaluator's accuracy (ogbn-* datasets)
-    "parameter_distance": False, "output_kl": False, "agreement": True,
+    "parameter_distance": False, "output_kl": False, "output_js": False, "fidelity_ratio": False, "agreement": True,
     "seconds": False, "speedup": True, "peak_memory_mb": False,
     # privacy: a lower membership-inference AUC means less leakage; the headline is the
     # gap to the retrained model's AUC (smaller is better).
@@ -34,7 +36,8 @@ HIGHER_IS_BETTER = {
 }
 
 __all__ = [
-    "accuracy", "f1_micro", "f1_macro", "roc_auc", "parameter_distance", "output_kl",
+    "accuracy", "f1_micro", "f1_macro", "roc_auc", "parameter_distance", "output_kl", "js_divergence",
+    "fidelity_ratio",
     "prediction_agreement", "measure", "Measurement", "peak_rss_mb", "HIGHER_IS_BETTER",
     "AttackResult", "bootstrap_auc", "loss_attack", "posterior_difference_attack", "shadow_attack",
     "membership_report", "query_logits", "inject_heterophilic_edges", "flip_labels", "poison",

@@ -55,6 +55,31 @@ class RecommendationTask(BenchTask):
             out[f"ndcg@20_{name}"] = model.evaluate("test", ks=(20,))["ndcg@20"]
         return out
 
+    fidelity_unit = "test user (softmax over all item scores), at most 1000 users"
+    fidelity_users = 1000
+
+    def fidelity_outputs(self, model: Unlearner, query: Any, request: ForgetRequest) -> tuple[Any, Any]:
+        """A user's predictive distribution is the softmax of its scores over every item
+        (the inner products the full ranking sorts). Evaluation units: users with retained
+        test interactions (at most :attr:`fidelity_users`, evenly spaced by id); forgotten
+        items: the users of the request (its users, or the users of its interactions)."""
+        import torch
+
+        data = model.inference_data(query)
+        nu = int(data.num_users)
+        z = model.predict_logits(query)
+        users, items = z[:nu], z[nu:]
+        test_users = torch.unique(split_pairs(data, "test")[0])
+        if test_users.numel() > self.fidelity_users:
+            pick = torch.linspace(0, test_users.numel() - 1, self.fidelity_users).round().long()
+            test_users = test_users[pick]
+        ids = getattr(request, "user_ids", None)
+        if ids is None:
+            pairs = getattr(request, "pairs", None)
+            ids = pairs[0] if pairs is not None else torch.empty(0, dtype=torch.long)
+        gone = torch.unique(ids)[: self.fidelity_users]
+        return users[test_users] @ items.T, users[gone] @ items.T
+
     def distance_mask(self, unlearner: Unlearner) -> Any:
         return None
 

@@ -29,7 +29,7 @@ TOP_KEYS = {"name", "title", "kind", "citation", "protocol", "reference", "quick
             "estimated_minutes", "notes", "partition_study"}
 PROTOCOL_KEYS = {"task", "datasets", "split", "model", "request", "ratio", "seeds", "dataset_seeds", "first_seed",
                  "params", "metric", "scale", "methods", "removals", "every", "batch", "mia", "profile",
-                 "poison", "poison_ratio", "columns"}
+                 "poison", "poison_ratio", "columns", "noise_floor", "share_reference"}
 QUICK_KEYS = {"description", "datasets", "split", "ratio", "seeds", "params", "methods",
               "method_params", "removals", "every", "batch", "partition_study"}
 METHOD_KEYS = {"name", "method", "model", "params", "request", "ratio", "mia", "profile", "poison", "grid"}

@@ -138,6 +138,47 @@ def tradeoff_scatter(results: list[tuple[Any, dict[str, Any]]], out: Path, stem:
     return _save(fig, out, f"{stem}_tradeoff")
 
 
+def fidelity_scatter(results: list[tuple[Any, dict[str, Any]]], out: Path, stem: str, title: str) -> list[str]:
+    """``fidelity_ratio`` (log) against speed-up (log) per method label and dataset; drawn
+    for tables that measure the noise floor (``noise_floor: true``). Each point's own noise
+    floor (retrain-to-retrain over original-to-retrain: the lowest ratio seed noise lets a
+    method be told apart from retraining) is a grey tick at the same speed-up."""
+    groups = {k: v for k, v in _cell_groups(results).items()
+              if any(r.get("output_distance_retrain_to_retrain") is not None for r in v)}
+    if not groups:
+        return []
+    plt = _pyplot()
+    datasets = sorted({d for _, d in groups})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        floor_label = "noise floor of the cell"
+        for (label, d), recs in groups.items():
+            if d != dataset or label.startswith("retrain"):
+                continue
+            x = _mean([r.get("speedup") for r in recs])
+            y = _mean([r.get("fidelity_ratio") for r in recs])
+            if math.isnan(x) or math.isnan(y):
+                continue
+            ax.scatter([x], [max(y, 1e-4)], s=30)
+            ax.annotate(label, (x, max(y, 1e-4)), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            floor = _mean([r["output_distance_retrain_to_retrain"] / r["output_distance_original_to_retrain"]
+                           for r in recs if r.get("output_distance_retrain_to_retrain") is not None
+                           and r.get("output_distance_original_to_retrain")])
+            if not math.isnan(floor):
+                ax.scatter([x], [max(floor, 1e-4)], marker="_", s=80, color="grey", label=floor_label)
+                floor_label = None
+        ax.axhline(1.0, ls=":", color="grey", label="no movement")
+        ax.axvline(1.0, ls=":", color="grey")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("speed-up over retraining (log)")
+        ax.set_ylabel("fidelity ratio (log, lower is closer)")
+        ax.set_title(dataset)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{title}: fidelity ratio vs speed-up")
+    return _save(fig, out, f"{stem}_fidelity")
+
+
 def partition_bars(results: list[tuple[Any, dict[str, Any]]], out: Path, stem: str, title: str) -> list[str]:
     parts = [(j, r) for j, r in results if j.kind == "partition"]
     if not parts:
@@ -163,6 +204,6 @@ def make_plots(results: list[tuple[Any, dict[str, Any]]], out: str | Path, stem:
     """Every plot that applies to ``results``; returns the written paths (PNG and SVG)."""
     out = Path(out)
     paths: list[str] = []
-    for fn in (removal_curve, time_bars, tradeoff_scatter, partition_bars):
+    for fn in (removal_curve, time_bars, tradeoff_scatter, fidelity_scatter, partition_bars):
         paths += fn(results, out, stem, title)
     return paths

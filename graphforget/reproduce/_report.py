@@ -109,7 +109,9 @@ def summarize_table(config: TableConfig, results: list[tuple[Job, dict[str, Any]
         row: dict[str, Any] = {"method": label, "dataset": dataset, "cells": len(recs),
                                "utility_metric": recs[0].get("utility_metric")}
         for col in ("utility_original", "utility_unlearned", "utility_retrain", "utility_gap",
-                    "unlearn_seconds", "retrain_seconds", "speedup", "distance_to_retrain", "retrains"):
+                    "unlearn_seconds", "retrain_seconds", "speedup", "distance_to_retrain", "retrains",
+                    "fidelity_ratio", "output_distance_to_retrain", "output_distance_original_to_retrain",
+                    "output_distance_retrain_to_retrain", "mia_auc", "mia_auc_retrain", "step_scale"):
             row[col] = _mean_std([_value(r, col) for r in recs])
         rows.append(row)
     return rows
@@ -328,6 +330,24 @@ def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]
         for (label, dataset), recs in cells.items():
             values = [_fmt_g(_mean_std([_value(r, col) for r in recs])) for col in p["columns"]]
             lines.append(f"| {label} | {dataset} | " + " | ".join(values) + " |")
+    if any(not math.isnan(r["fidelity_ratio"][0]) for r in rows):
+        lines += ["", "## Fidelity (output space)", "",
+                  "Distances are mean Jensen–Shannon divergences in bits over the task's evaluation units "
+                  "(`output_distance_unit`), every model queried on the retained data. `fidelity_ratio` = "
+                  "unlearned-to-retrain / original-to-retrain (0: at the retrained model, 1: no movement); "
+                  "noise floor = retrain-to-retrain with another seed (`--noise-floor`); a ratio is only "
+                  "readable where original-to-retrain is well above the noise floor. MIA: the loss "
+                  "attack's AUC on the forgotten nodes (node requests only).", "",
+                  "| method | dataset | fidelity ratio ↓ | unlearned→retrain | original→retrain | "
+                  "noise floor | speed-up | step scale | MIA AUC | MIA AUC (retrain) |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['method']} | {r['dataset']} | {_fmt_g(r['fidelity_ratio'], 3)} | "
+                         f"{_fmt_g(r['output_distance_to_retrain'], 3)} | "
+                         f"{_fmt_g(r['output_distance_original_to_retrain'], 3)} | "
+                         f"{_fmt_g(r['output_distance_retrain_to_retrain'], 3)} | {_fmt_g(r['speedup'], 3)} | "
+                         f"{_fmt_g(r['step_scale'], 3)} | {_fmt_g(r['mia_auc'], 3)} | "
+                         f"{_fmt_g(r['mia_auc_retrain'], 3)} |")
     seq = [(j, r) for j, r in results if j.kind == "sequential"]
     if seq:
         lines += ["", "Sequential runs: retrain events (request index where the certified budget forced a "

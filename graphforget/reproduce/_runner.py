@@ -145,17 +145,26 @@ def plan(config: TableConfig, root: str | None = None) -> list[Job]:
                    for key in ("mia", "profile", "poison")}
         options["profile"] = bool(options["profile"])
         options["poison_ratio"] = float(p.get("poison_ratio", 0.1))  # CellSpec's default: keys unchanged
+        if request != "node":
+            options["mia"] = None  # membership attacks target forgotten nodes
         for dataset in p["datasets"]:
             for seed in config.seeds_for(dataset):
                 if config.kind == "cells":
                     spec = CellSpec(method=entry.method, dataset=dataset, model=model, request=request,
                                     ratio=float(entry.ratio or p["ratio"]), seed=seed, task=p["task"],
-                                    root=root, split=p.get("split"), params=params, **options)
+                                    root=root, split=p.get("split"), params=params, **options,
+                                    # fidelity protocol options: the noise floor (a second
+                                    # retrain) and one retrain shared by the methods of a
+                                    # (dataset, seed, request)
+                                    noise_floor=bool(p.get("noise_floor", False)),
+                                    share_reference=bool(p.get("share_reference", False)))
                     validate_spec(spec)
                     d = asdict(spec)
                     d.pop("root")  # where the data lives does not change the cell
                     if d.get("pool") is None:
                         d.pop("pool", None)  # the default pool: keys of older cells unchanged
+                    if not d.get("noise_floor"):
+                        d.pop("noise_floor", None)  # likewise without a noise floor
                     jobs.append(Job("cell", entry.name, dataset, seed, d))
                 else:
                     spec = {"method": entry.method, "task": p["task"], "dataset": dataset, "model": model,

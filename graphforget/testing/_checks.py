@@ -17,7 +17,11 @@ Checks, in order (each raises ``AssertionError`` naming what failed):
 5. ``save``/``load`` round-trips the state and the predictions;
 6. forgotten nodes and edges are absent from the graph used for prediction;
 7. an exact method equals its reference (``Retrain``) fitted on the retained data;
-8. a certified method's noise knob changes the model.
+8. a certified method's noise knob changes the model;
+9. an approximate method moves toward retraining (:func:`check_moves_toward_retrain`): on
+   a fixture where retraining changes the predictions noticeably, the unlearned model's
+   output distance (mean Jensen–Shannon divergence, bits) to the retrained model is below
+   the original model's. A method that returns the model unchanged fails it.
 """
 
 from __future__ import annotations
@@ -112,7 +116,8 @@ def _user_code(u: Unlearner) -> dict[str, Any]:
 def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | None = None,
                     requests: Sequence[ForgetRequest] | None = None,
                     exact_atol: float = 0.0, check_determinism: bool = True,
-                    attach: Callable[[Data], torch.nn.Module] | None = None) -> dict[str, Any]:
+                    attach: Callable[[Data], torch.nn.Module] | None = None,
+                    check_fidelity: bool = True) -> dict[str, Any]:
     """Runs the conformance suite; returns a summary dict of what was checked.
 
     Args:
@@ -125,6 +130,9 @@ def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | N
             user-trained module with :meth:`~graphforget.Unlearner.attach` instead of
             fitting (the determinism check trains a second one). An unlearner around a
             user model is reloaded with its model/callables passed back to ``load``.
+        check_fidelity: run check 9 on approximate node-classification methods (three
+            extra fits); turn it off only for a method that by design keeps the original
+            parameters (e.g. UtU, which only unlinks edges).
     """
     data = small_graph() if data is None else data
     if attach is not None:
@@ -268,5 +276,88 @@ def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | N
         assert a is not None and b is not None and not torch.equal(a, b), \
             f"changing {cls.noise_parameter} did not change the certified model"
         done["checks"].append("noise-changes-model")
+
+    # 9. approximate methods move toward the retrained model
+    if check_fidelity and cls.guarantee == Guarantee.APPROXIMATE:
+        result = check_moves_toward_retrain(factory, data)
+        if result is not None:
+            done["checks"].append("moves-toward-retrain")
+            done["fidelity"] = result
     done["reports"] = [r.to_dict() for r in reports]
     return done
+
+
+def _flipped_fixture(data: Data, fraction: float, seed: int) -> tuple[Data, NodeRequest] | None:
+    """``data`` with the labels of ``fraction`` of its training nodes set to one class,
+    and the request that forgets exactly those nodes (retraining then undoes the bias)."""
+    y = getattr(data, "y", None)
+    train = getattr(data, "train_mask", None)
+    if y is None or train is None or y.dim() != 1 or getattr(data, "test_pos", None) is not None:
+        return None
+    ids = train.nonzero().view(-1)
+    g = torch.Generator().manual_seed(int(seed))
+    count = max(2, int(round(fraction * ids.numel())))
+    if ids.numel() < 2 * count:
+        return None
+    chosen = ids[torch.randperm(ids.numel(), generator=g)[:count]].sort().values
+    out = data.clone()
+    out.y = y.clone()
+    out.y[chosen] = 0
+    return out, NodeRequest(chosen)
+
+
+def check_moves_toward_retrain(factory: Callable[[], Unlearner] | Unlearner, data: Data | None = None,
+                               fraction: float = 0.25, seed: int = 0,
+                               min_distance: float = 1e-3) -> dict[str, float] | None:
+    """Check 9: an approximate update moves the model toward the retrained one.
+
+    The fixture sets the labels of ``fraction`` of the training nodes (or rows) of ``data``
+    to class 0 and forgets exactly those nodes, so retraining changes the predictions
+    noticeably (the check insists on ``original_to_retrain >= min_distance`` bits, else it
+    raises: the fixture would prove nothing). All three models are queried on the retained
+    data; distances are :func:`~graphforget.metrics.js_divergence` means over the test rows.
+
+    Returns ``{"unlearned_to_retrain", "original_to_retrain", "fidelity_ratio"}``, or
+    ``None`` when the method does not serve node classification or node requests, or
+    ``data`` is not node classification (link-prediction data, graph datasets).
+
+    Raises:
+        AssertionError: the unlearned model is not closer to the retrained model than the
+            original model is.
+    """
+    import copy
+
+    from graphforget.metrics import js_divergence
+    from graphforget.unlearner import Task
+
+    data = small_graph() if data is None else data
+    cls = type(_fresh(factory))
+    if not isinstance(data, Data) or Task.NODE not in getattr(cls, "tasks", ()):
+        return None
+    fixture = _flipped_fixture(data, fraction, seed)
+    if fixture is None:
+        return None
+    flipped, request = fixture
+    if not cls.supports(request):
+        sample = SampleRequest(request.node_ids)
+        if not cls.supports(sample):
+            return None
+        request = sample
+    u = _fresh(factory).fit(flipped)
+    original = copy.deepcopy(u)
+    u.unlearn(request)
+    retained = request.apply(flipped)
+    ref = u.reference().fit(retained)
+    mask = retained.test_mask
+    ref_logits = ref.predict_logits()
+    d_u = js_divergence(u.predict_logits()[mask], ref_logits[mask])
+    d_o = js_divergence(original.predict_logits(retained)[mask], ref_logits[mask])
+    if not d_o >= min_distance:
+        raise AssertionError(
+            f"the fixture did not change {cls.__name__}'s predictions (original-to-retrain "
+            f"{d_o:.2e} bits < {min_distance:g}): pass data on which forgetting matters")
+    if not d_u < d_o:
+        raise AssertionError(
+            f"{cls.__name__} is declared approximate but does not move toward the retrained model: "
+            f"output distance unlearned-to-retrain {d_u:.4g} bits >= original-to-retrain {d_o:.4g} bits")
+    return {"unlearned_to_retrain": d_u, "original_to_retrain": d_o, "fidelity_ratio": d_u / d_o}

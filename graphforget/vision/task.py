@@ -64,6 +64,7 @@ class VisionTask(BenchTask):
     default_model = "mlp"
     default_dataset = "digits"
     retrain_method = "vision-retrain"
+    fidelity_unit = "test image (softmax over classes)"
     method_variants = {"gradient-ascent": "vision-gradient-ascent"}
 
     def load(self, dataset: str, root: str | None, split: str | None, seed: int) -> Data:

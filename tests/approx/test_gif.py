@@ -215,3 +215,38 @@ def test_link_default_hessian_and_if_refuses_links():
     assert report.diagnostics["retained_loss_after"] <= report.diagnostics["retained_loss_before"]
     with pytest.raises(GraphForgetError, match="does not serve the 'link' task"):
         IF(epochs=5).fit(data)
+
+
+# -- check 9: approximate methods move toward the retrained model -----------------------
+class _DoNothing(GIF):
+    """An approximate method that returns the model unchanged."""
+
+    def _unlearn(self, request, retained, report):
+        pass
+
+
+def test_do_nothing_approximate_method_fails_the_fidelity_check(monkeypatch):
+    from graphforget.testing import check_moves_toward_retrain
+
+    with pytest.raises(AssertionError, match="does not move toward the retrained model"):
+        check_moves_toward_retrain(lambda: _DoNothing(epochs=60), small_graph())
+    # through the whole suite (GIF patched in place, so that save/load finds its class)
+    with monkeypatch.context() as m:
+        m.setattr(GIF, "_unlearn", lambda self, request, retained, report: None)
+        with pytest.raises(AssertionError, match="does not move toward the retrained model"):
+            check_unlearner(lambda: GIF(epochs=60), small_graph(), check_determinism=False)
+    # GIF itself passes, with a measured ratio below 1
+    result = check_moves_toward_retrain(lambda: GIF(epochs=60), small_graph())
+    assert 0 <= result["fidelity_ratio"] < 1
+    assert result["original_to_retrain"] > 1e-3
+
+
+def test_safeguard_warns_when_the_step_shrinks_below_an_eighth():
+    import copy
+
+    base = GIF(epochs=30, hidden_channels=16, max_halvings=6).fit(small_graph())
+    u = copy.deepcopy(base)
+    u.sufficient_decrease = float("inf")  # no trial step can satisfy it: every halving is taken
+    with pytest.warns(UserWarning, match="below 1/8"):
+        report = u.unlearn(sample_nodes(small_graph(), count=3, seed=0))
+    assert report.diagnostics["step_scale"] == 0.5 ** 6

@@ -10,7 +10,8 @@ torch.set_num_threads(1)
 
 def test_conformance_link_and_node():
     check_unlearner(lambda: UtU(epochs=15, hidden_channels=16), small_link_graph())
-    check_unlearner(lambda: UtU(epochs=15, hidden_channels=16), small_graph())
+    # UtU keeps the original parameters by design (it only unlinks): check 9 does not apply
+    check_unlearner(lambda: UtU(epochs=15, hidden_channels=16), small_graph(), check_fidelity=False)
 
 
 def test_parameters_unchanged_and_edges_unlinked():
