@@ -52,6 +52,8 @@ _EXPORTS = {
     "RandomLabel": "graphforget.approx.random_label",
     "SalUn": "graphforget.approx.salun",
     "SCRUB": "graphforget.approx.scrub",
+    "SGU": "graphforget.approx.sgu",
+    "node_influence": "graphforget.approx.sgu",
     "UtU": "graphforget.approx.utu",
     "VisionGradientAscent": "graphforget.approx.vision_gradient_ascent",
 }
