@@ -12,7 +12,7 @@ from torch_geometric.data import Data
 
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 
-__all__ = ["kd_loss", "request_targets", "forget_view"]
+__all__ = ["kd_loss", "request_targets", "forget_view", "first_layer_output"]
 
 
 def kd_loss(student: Tensor, teacher: Tensor, temperature: float = 1.0) -> Tensor:
@@ -49,3 +49,20 @@ def forget_view(request: ForgetRequest, before: Data, retained: Data) -> Data:
         x[request.node_ids] = before.x[request.node_ids]
         view.x = x
     return view
+
+
+def first_layer_output(model: torch.nn.Module, data: Data) -> tuple[Tensor, Tensor | None]:
+    """The backbone's logits on ``data`` and the output of its first message-passing layer
+    (``model.convs[0]``, captured by a forward hook; ``None`` for backbones without convs)."""
+    from graphforget.training import forward
+
+    convs = getattr(model, "convs", None)
+    if not isinstance(convs, torch.nn.ModuleList) or len(convs) < 2:
+        return forward(model, data), None
+    captured: list[Tensor] = []
+    handle = convs[0].register_forward_hook(lambda _m, _a, out: captured.append(out))
+    try:
+        out = forward(model, data)
+    finally:
+        handle.remove()
+    return out, captured[0] if captured else None
