@@ -1,4 +1,4 @@
-r"""SGU (Li et al., "Toward Scalable Graph Unlearning: A Node Influence Maximization based
+r"""SGU (Li, Fan, Wu, Li, Li and Wang, "Toward Scalable Graph Unlearning: A Node Influence Maximization based
 Approach", 2025; arXiv 2501.11823), as integrated by OpenGU (arXiv 2501.02728).
 
 Instead of touching the whole graph, SGU *activates* the budget of nodes the request

@@ -41,6 +41,8 @@ from graphforget.unlearner import Task, UnlearnReport, state_fingerprint
 
 __all__ = ["GraphRevoker", "ContrastiveAggregator", "ContrastiveAggregatorNet"]
 
+AGGREGATOR_NODES = ("val", "train")
+
 
 class ContrastiveAggregatorNet(torch.nn.Module):
     r"""Per-shard projection, node-wise attention pooling over shards and a linear classifier.
@@ -270,6 +272,10 @@ class GraphRevoker(ShardedUnlearner):
             :obj:`"contrastive"`)
         aggregator_kwargs (dict, optional): :class:`ContrastiveAggregator` arguments.
         setting (str): ``"transductive"`` (default) or ``"inductive"``.
+        aggregator_nodes (str): the nodes the aggregator is fitted on: ``"val"`` (held-out
+            validation nodes, default) or ``"train"`` (the retained training nodes, as the
+            OpenGU code does; for splits without a validation part). Either way a forgotten
+            node that lay in them triggers a refit.
         Other arguments: see :class:`~graphforget.exact.sharded.ShardedUnlearner`.
     """
 
@@ -284,16 +290,29 @@ class GraphRevoker(ShardedUnlearner):
                  partition: str = "property-aware", partition_kwargs: dict[str, Any] | None = None,
                  aggregator: str = "contrastive", aggregator_kwargs: dict[str, Any] | None = None,
                  setting: str = "transductive", executor: str = "serial",
-                 executor_kwargs: dict[str, Any] | None = None) -> None:
+                 executor_kwargs: dict[str, Any] | None = None, aggregator_nodes: str = "val") -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
                          patience=patience, seed=seed, model_kwargs=model_kwargs, shards=shards,
                          partition=partition, partition_kwargs=partition_kwargs,
                          aggregator=aggregator, aggregator_kwargs=aggregator_kwargs, slices=1,
                          setting=setting, executor=executor, executor_kwargs=executor_kwargs)
+        self.aggregator_nodes = aggregator_nodes
+
+    def _validate_params(self) -> None:
+        if self.aggregator_nodes not in AGGREGATOR_NODES:
+            raise GraphForgetError(
+                f"aggregator_nodes must be one of {AGGREGATOR_NODES}, got {self.aggregator_nodes!r}")
+        super()._validate_params()
+
+    def _aggregator_inputs(self, data: Data, log_probs: Tensor) -> tuple[Tensor, Tensor]:
+        nodes = self._val_nodes(data)
+        return log_probs[:, nodes], data.y[nodes]
 
     def _val_nodes(self, data: Data) -> Tensor:
-        val = getattr(data, "val_mask", None)
+        """The nodes the aggregator is fitted on (retained validation or training nodes)."""
+        key = "train_mask" if self.aggregator_nodes == "train" else "val_mask"
+        val = getattr(data, key, None)
         if val is None:
             val = torch.zeros(data.num_nodes, dtype=torch.bool)
         return val & ~data.forgotten_mask

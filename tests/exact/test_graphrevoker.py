@@ -117,3 +117,16 @@ def test_errors(data):
     u.unlearn(request)
     with pytest.raises(ValueError):
         u.unlearn(request)
+
+
+def test_aggregator_on_training_nodes_stays_exact():
+    data = small_graph(150)
+    data.val_mask = torch.zeros_like(data.val_mask)  # an 80/20-style split without validation nodes
+    u = GraphRevoker(**dict(FAST, aggregator_nodes="train")).fit(data)
+    request = sample_nodes(data, count=3, seed=4)
+    report = u.unlearn(request)
+    assert report.diagnostics["aggregator_refit"] is not None
+    ref = u.reference().fit(request.apply(data))
+    assert torch.equal(u.predict_logits(), ref.predict_logits())
+    with pytest.raises(GraphForgetError, match="aggregator_nodes"):
+        GraphRevoker(**dict(FAST, aggregator_nodes="test")).fit(data)
