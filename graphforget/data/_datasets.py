@@ -35,6 +35,29 @@ _PROVIDERS = ("graphforget.graph._dataset",)
 _providers_loaded = False
 
 
+
+def _parse_options(spec: str, options: tuple[str, ...]) -> dict[str, Any]:
+    """The ``key=value,...`` options after a dataset name: ``normalize`` (a flag, or 0/1)
+    and the integer ``options``; anything else is an error."""
+    allowed = ("normalize", *options)
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        key, _, value = part.partition("=")
+        key = key.strip().replace("-", "_")
+        if key not in allowed:
+            raise GraphForgetError(f"unknown dataset option {key!r} in {spec!r}; known: {', '.join(allowed)}")
+        if key == "normalize":
+            flag = value.strip().lower()
+            if flag not in ("", "1", "true", "0", "false"):
+                raise GraphForgetError(f"normalize takes no value or 0/1, got {value!r}")
+            out[key] = flag in ("", "1", "true")
+        else:
+            try:
+                out[key] = int(value)
+            except ValueError:
+                raise GraphForgetError(f"dataset option {key} takes an integer, got {value!r}") from None
+    return out
+
 def _load_providers() -> None:
     global _providers_loaded
     if not _providers_loaded:
@@ -118,8 +141,6 @@ def _finish(data: Data, num_classes: int) -> Data:
 def _planetoid(name: str) -> Callable[..., Data]:
     def load(root: Any, split: str, seed: int, spec: str = "", normalize: bool = False, **_: Any) -> Data:
         from torch_geometric.datasets import Planetoid
-
-        from graphforget.data.tabular import _parse_options
 
         normalize = _parse_options(spec, ()).get("normalize", normalize)  # "cora:normalize"
         pyg_split = {"public": "public", "full": "full"}.get(split, "public")

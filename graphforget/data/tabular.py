@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from graphforget.data._datasets import apply_split, register_dataset
+from graphforget.data._datasets import _parse_options, apply_split, register_dataset
 from graphforget.data._root import data_root
 from graphforget.errors import GraphForgetError
 
@@ -207,29 +207,6 @@ def load_mnist_data(root: Any = None, split: str = "public", seed: int = 0, norm
 def _mnist_3v8(root: Any = None, split: str = "public", seed: int = 0, **kwargs: Any) -> Data:
     kwargs.pop("classes", None)
     return load_mnist_data(root, split, seed, classes=(3, 8), **kwargs)
-
-
-def _parse_options(spec: str, options: tuple[str, ...]) -> dict[str, Any]:
-    """The ``key=value,...`` options after a dataset name: ``normalize`` (a flag, or 0/1)
-    and the integer ``options``; anything else is an error."""
-    allowed = ("normalize", *options)
-    out: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        key, _, value = part.partition("=")
-        key = key.strip().replace("-", "_")
-        if key not in allowed:
-            raise GraphForgetError(f"unknown dataset option {key!r} in {spec!r}; known: {', '.join(allowed)}")
-        if key == "normalize":
-            flag = value.strip().lower()
-            if flag not in ("", "1", "true", "0", "false"):
-                raise GraphForgetError(f"normalize takes no value or 0/1, got {value!r}")
-            out[key] = flag in ("", "1", "true")
-        else:
-            try:
-                out[key] = int(value)
-            except ValueError:
-                raise GraphForgetError(f"dataset option {key} takes an integer, got {value!r}") from None
-    return out
 
 
 def _with_options(loader: Any, *options: str) -> Any:

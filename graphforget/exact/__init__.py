@@ -2,7 +2,7 @@ r"""Exact unlearning: after a request the model equals one trained from scratch 
 retained data (same seed, bit for bit on CPU).
 
 One module per method: ``retrain`` (every task's reference), ``grapheraser``, ``sisa``,
-``guide``, ``receraser``, ``cao_yang``, ``dare``, ``q_kmeans``, ``dc_kmeans``. Shared by the
+``graphrevoker``, ``guide``, ``receraser``, ``cao_yang``, ``dare``, ``q_kmeans``, ``dc_kmeans``. Shared by the
 family: ``sharded`` (the sharded-ensemble base, shard jobs), ``_aggregators``, ``kmeans``
 (Lloyd and seeding shared by the two k-means methods).
 
@@ -25,6 +25,9 @@ _EXPORTS = {
     "DaRETree": "graphforget.exact.dare",
     "DCKMeans": "graphforget.exact.dc_kmeans",
     "GraphEraser": "graphforget.exact.grapheraser",
+    "GraphRevoker": "graphforget.exact.graphrevoker",
+    "ContrastiveAggregator": "graphforget.exact.graphrevoker",
+    "ContrastiveAggregatorNet": "graphforget.exact.graphrevoker",
     "GUIDE": "graphforget.exact.guide",
     "SimilarityAggregator": "graphforget.exact.guide",
     "pyramid_match_features": "graphforget.exact.guide",

@@ -23,10 +23,12 @@ from graphforget.partition._base import (
     select_nodes,
 )
 from graphforget.partition._guide import GUIDEPartitioner, gpi, guide_objective, polar
+from graphforget.partition._property_aware import PropertyAwarePartitioner, property_losses
 
 __all__ = [
     "Partition", "Partitioner", "make_partitioner", "partitioner_names", "register_partitioner",
     "capacity", "induced_view", "select_nodes", "balanced_kmeans_assign",
     "RandomPartitioner", "BLPAPartitioner", "LouvainPartitioner", "BEKMPartitioner",
     "MetisPartitioner", "GUIDEPartitioner", "gpi", "polar", "guide_objective",
+    "PropertyAwarePartitioner", "property_losses",
 ]

@@ -1,0 +1,151 @@
+r"""D2DGN (Sinha, Mandal and Kankanhalli, "Distill to Delete: Unlearning in Graph Networks
+with Knowledge Distillation", 2023; arXiv 2309.16173).
+
+The graph's knowledge is split into what is *retained* and what is *deleted*, and a
+student learns each part from its own teacher:
+
+* the **preserver** — the trained model :math:`f_{\theta_0}` on the retained graph —
+  teaches the retained nodes :math:`R`;
+* the **destroyer** — a freshly initialised, untrained backbone :math:`f_{\rho}` (it
+  knows nothing) — teaches the deleted nodes :math:`D` (read on the retained graph with
+  their original features; they are isolated there).
+
+Knowledge is distilled from the responses (soft targets, KL divergence) and from the
+node embeddings (first message-passing layer, mean squared error):
+
+.. math::
+    \mathcal{L}_r &= \mathrm{KD}\big(f_\theta(R)\,\|\,f_{\theta_0}(R)\big)
+        + \mathrm{MSE}\big(h_\theta(R), h_{\theta_0}(R)\big) \\
+    \mathcal{L}_f &= \mathrm{KD}\big(f_\theta(D)\,\|\,f_\rho(D)\big)
+        + \mathrm{MSE}\big(h_\theta(D), h_\rho(D)\big) \\
+    \mathcal{L} &= \alpha\,\mathcal{L}_r + (1-\alpha)\,\mathcal{L}_f
+
+The student starts from the trained parameters (``student="original"``) or from a fresh
+initialisation (``student="fresh"``) and takes ``unlearn_epochs`` Adam steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import Data
+
+from graphforget._registry import register_method
+from graphforget.approx.distillation import first_layer_output, forget_view, kd_loss
+from graphforget.errors import GraphForgetError
+from graphforget.executor import derive_seed
+from graphforget.gnn import GNNUnlearner
+from graphforget.models import build_model
+from graphforget.requests import ForgetRequest, NodeRequest
+from graphforget.training import seeded
+from graphforget.unlearner import Guarantee, Task, UnlearnReport
+
+__all__ = ["D2DGN"]
+
+STUDENTS = ("original", "fresh")
+
+
+@register_method("d2dgn")
+class D2DGN(GNNUnlearner):
+    r"""D2DGN: a student distils the retained nodes from the trained model and the deleted
+    nodes from an untrained one.
+
+    Args:
+        unlearn_epochs (int): Adam steps of the student. (default: :obj:`50`)
+        unlearn_lr (float): their learning rate. (default: :obj:`1e-3`)
+        alpha (float): :math:`\alpha`, weight of the retained part. (default: :obj:`0.8`)
+        temperature (float): distillation temperature. (default: :obj:`1.0`)
+        embedding_weight (float): weight of the embedding (MSE) terms. (default: :obj:`1.0`)
+        student (str): ``"original"`` or ``"fresh"``. (default: :obj:`"original"`)
+        **backbone: as :class:`~graphforget.gnn.GNNUnlearner`.
+    """
+
+    guarantee = Guarantee.APPROXIMATE
+    supported_requests = (NodeRequest,)
+    tasks = (Task.NODE,)
+
+    def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
+                 dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
+                 epochs: int = 200, patience: int | None = None, seed: int = 0,
+                 model_kwargs: dict[str, Any] | None = None, unlearn_epochs: int = 50,
+                 unlearn_lr: float = 1e-3, alpha: float = 0.8, temperature: float = 1.0,
+                 embedding_weight: float = 1.0, student: str = "original") -> None:
+        super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
+                         dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
+                         patience=patience, seed=seed, model_kwargs=model_kwargs)
+        self.unlearn_epochs = unlearn_epochs
+        self.unlearn_lr = unlearn_lr
+        self.alpha = alpha
+        self.temperature = temperature
+        self.embedding_weight = embedding_weight
+        self.student = student
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if isinstance(self.unlearn_epochs, bool) or not isinstance(self.unlearn_epochs, int) \
+                or self.unlearn_epochs < 1:
+            raise GraphForgetError(f"unlearn_epochs must be an integer >= 1, got {self.unlearn_epochs!r}")
+        for name in ("unlearn_lr", "temperature"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise GraphForgetError(f"{name} must be a number > 0, got {value!r}")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 <= self.alpha <= 1:
+            raise GraphForgetError(f"alpha must lie in [0, 1], got {self.alpha!r}")
+        if isinstance(self.embedding_weight, bool) or not isinstance(self.embedding_weight, (int, float)) \
+                or not self.embedding_weight >= 0:
+            raise GraphForgetError(f"embedding_weight must be a number >= 0, got {self.embedding_weight!r}")
+        if self.student not in STUDENTS:
+            raise GraphForgetError(f"student must be one of {STUDENTS}, got {self.student!r}")
+
+    def _destroyer(self) -> torch.nn.Module:
+        with seeded(derive_seed(self.seed, "d2dgn-destroyer", len(self.history_))):
+            model = build_model(self.model, self.in_channels_, self.num_classes_,
+                                hidden_channels=self.hidden_channels, num_layers=self.num_layers,
+                                dropout=self.dropout, **(self.model_kwargs or {}))
+        return model.eval()
+
+    def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
+        self._check_params()
+        t0 = time.perf_counter()
+        view = forget_view(request, self.data_, retained)
+        deleted = request.node_ids
+        kept = (~retained.forgotten_mask).nonzero().view(-1)
+        with torch.no_grad():
+            self.model_.eval()
+            keep_out, keep_emb = first_layer_output(self.model_, view)
+            gone_out, gone_emb = first_layer_output(self._destroyer(), view)
+        if self.student == "original":
+            student = copy.deepcopy(self.model_)
+        else:
+            with seeded(derive_seed(self.seed, "d2dgn-student", len(self.history_))):
+                student = self._build_model()
+        t1 = time.perf_counter()
+        temp, alpha, beta = float(self.temperature), float(self.alpha), float(self.embedding_weight)
+        opt = torch.optim.Adam(student.parameters(), lr=float(self.unlearn_lr))
+        history: list[float] = []
+        with seeded(self.seed):
+            for _ in range(int(self.unlearn_epochs)):
+                student.train()
+                opt.zero_grad()
+                out, emb = first_layer_output(student, view)
+                loss_r = kd_loss(out[kept], keep_out[kept], temp)
+                loss_f = kd_loss(out[deleted], gone_out[deleted], temp)
+                if beta and emb is not None and keep_emb is not None and gone_emb is not None:
+                    loss_r = loss_r + beta * F.mse_loss(emb[kept], keep_emb[kept])
+                    loss_f = loss_f + beta * F.mse_loss(emb[deleted], gone_emb[deleted])
+                loss = alpha * loss_r + (1 - alpha) * loss_f
+                loss.backward()
+                opt.step()
+                history.append(float(loss.detach()))
+        student.eval()
+        if any(not torch.isfinite(p).all() for p in student.parameters()):
+            raise GraphForgetError("D2DGN diverged (non-finite parameters): lower unlearn_lr")
+        t2 = time.perf_counter()
+        self.model_ = student
+        report.breakdown.update(teachers=t1 - t0, distil=t2 - t1)
+        report.affected.update(nodes=int(deleted.numel()), retained=int(kept.numel()))
+        report.diagnostics.update(loss_start=history[0], loss_end=history[-1])

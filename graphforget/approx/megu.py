@@ -1,0 +1,201 @@
+r"""MEGU (Li, Zhao, Wu, Zhang, Li and Wang, "Towards Effective and General Graph Unlearning
+via Mutual Evolution", AAAI 2024; arXiv 2401.11760).
+
+Two modules evolve together under one objective: the *predictive* module is the trained
+backbone :math:`f_\theta` itself, and the *unlearning* module is a light map
+:math:`g_\phi` on its outputs (a :math:`C\times C` linear layer, started at the
+identity). With :math:`T` the request's target nodes, :math:`H` the high-influence
+neighbours (below), :math:`\hat y` the original model's predictions and
+:math:`\mathrm{KD}(s\,\|\,t)` the distillation loss of a student :math:`s` to a
+teacher :math:`t`:
+
+.. math::
+    \mathcal{L}_u &= \mathrm{KD}\big(f_\theta(T)\,\|\,g_\phi(f_\theta(T))\big)
+        - \mathrm{CE}\big(g_\phi(f_\theta(T)),\ \hat y_T\big) \\
+    \mathcal{L}_r &= \mathrm{KD}\big(g_\phi(f_\theta(H))\,\|\,f_\theta(H)\big)
+        + \mathrm{CE}\big(f_\theta(H),\ \hat y_H\big) \\
+    \mathcal{L} &= \kappa\,\mathcal{L}_u + \mathcal{L}_r
+
+The unlearning module is pushed away from the original predictions on the targets and
+the predictive module follows it there; on the neighbours the unlearning module follows
+the predictive one, which keeps its predictions. Both :math:`\theta` and :math:`\phi`
+take ``unlearn_epochs`` Adam steps on the retained graph; inference uses
+:math:`f_\theta` alone.
+
+**High-influence neighbours** (topology-guided selection): the targets' features are
+reversed (:math:`x \mapsto 1 - x` on the targets' rows, :math:`x \mapsto -x` for
+non-binary features), both feature matrices are propagated :math:`L` times with
+:math:`\hat A`, and :math:`H` holds the retained nodes within :math:`L` hops of the
+targets whose propagated features change most: cosine similarity between the two
+propagations at most :math:`\alpha`, with :math:`\alpha` raised from ``alpha`` in steps
+of ``alpha_step`` until a step adds no node once at least half of the neighbourhood is
+selected (the threshold sits in the first gap of the
+similarity distribution beyond the median). When nothing qualifies the whole
+:math:`L`-hop neighbourhood is used.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.data import Data
+
+from graphforget._registry import register_method
+from graphforget.approx.distillation import forget_view, kd_loss, request_targets
+from graphforget.errors import GraphForgetError
+from graphforget.gnn import GNNUnlearner
+from graphforget.link._split import k_hop_mask
+from graphforget.models import propagate
+from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
+from graphforget.training import forward, seeded
+from graphforget.unlearner import Guarantee, Task, UnlearnReport
+
+__all__ = ["MEGU", "high_influence_neighbours"]
+
+
+def high_influence_neighbours(x: Tensor, edge_index: Tensor, targets: Tensor, hops: int,
+                              candidates: Tensor, alpha: float = 0.1, alpha_step: float = 0.1
+                              ) -> tuple[Tensor, float]:
+    r"""MEGU's adaptive high-influence neighbour selection (see the module docs).
+
+    Args:
+        x: node features ``[n, d]`` of the graph the model was trained on.
+        edge_index: that graph's edges.
+        targets: the request's nodes.
+        hops: propagation depth :math:`L` (and neighbourhood radius).
+        candidates: boolean mask of nodes that may be selected (retained nodes).
+        alpha: first threshold. alpha_step: its increment.
+
+    Returns:
+        the selected node ids (sorted) and the final threshold.
+    """
+    n = x.size(0)
+    hood = k_hop_mask(targets, edge_index, n, hops) & candidates
+    hood[targets] = False
+    if not bool(hood.any()):
+        return hood.nonzero().view(-1), float(alpha)
+    xf = x.float()
+    binary = bool(((xf == 0) | (xf == 1)).all())
+    flipped = xf.clone()
+    flipped[targets] = 1.0 - xf[targets] if binary else -xf[targets]
+    a = propagate(xf, edge_index, hops, num_nodes=n)[hood]
+    b = propagate(flipped, edge_index, hops, num_nodes=n)[hood]
+    sim = F.cosine_similarity(a, b, dim=1, eps=1e-12)
+    ids = hood.nonzero().view(-1)
+    threshold, count = float(alpha), -1
+    while threshold <= 1.0 + alpha_step:
+        now = int((sim <= threshold).sum())
+        if now == count and 2 * now >= ids.numel():
+            break
+        count = now
+        threshold += alpha_step
+    chosen = ids[sim <= threshold]
+    if chosen.numel() == 0:
+        return ids, threshold
+    return chosen, threshold
+
+
+@register_method("megu")
+class MEGU(GNNUnlearner):
+    r"""MEGU: the predictive backbone and an output-space unlearning module evolve together.
+
+    Args:
+        unlearn_epochs (int): joint Adam steps. (default: :obj:`50`)
+        unlearn_lr (float): their learning rate. (default: :obj:`1e-3`)
+        kappa (float): :math:`\kappa`, the weight of the unlearning loss. (default: :obj:`0.5`)
+        temperature (float): distillation temperature. (default: :obj:`1.0`)
+        alpha (float): first similarity threshold of the neighbour selection. (default: :obj:`0.1`)
+        alpha_step (float): its increment. (default: :obj:`0.1`)
+        hops (int, optional): neighbourhood radius (default: ``num_layers``).
+        **backbone: as :class:`~graphforget.gnn.GNNUnlearner`.
+    """
+
+    guarantee = Guarantee.APPROXIMATE
+    supported_requests = (NodeRequest, EdgeRequest, FeatureRequest)
+    tasks = (Task.NODE,)
+
+    def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
+                 dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
+                 epochs: int = 200, patience: int | None = None, seed: int = 0,
+                 model_kwargs: dict[str, Any] | None = None, unlearn_epochs: int = 50,
+                 unlearn_lr: float = 1e-3, kappa: float = 0.5, temperature: float = 1.0,
+                 alpha: float = 0.1, alpha_step: float = 0.1, hops: int | None = None) -> None:
+        super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
+                         dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
+                         patience=patience, seed=seed, model_kwargs=model_kwargs)
+        self.unlearn_epochs = unlearn_epochs
+        self.unlearn_lr = unlearn_lr
+        self.kappa = kappa
+        self.temperature = temperature
+        self.alpha = alpha
+        self.alpha_step = alpha_step
+        self.hops = hops
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if isinstance(self.unlearn_epochs, bool) or not isinstance(self.unlearn_epochs, int) \
+                or self.unlearn_epochs < 1:
+            raise GraphForgetError(f"unlearn_epochs must be an integer >= 1, got {self.unlearn_epochs!r}")
+        for name in ("unlearn_lr", "temperature", "alpha_step"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise GraphForgetError(f"{name} must be a number > 0, got {value!r}")
+        for name in ("kappa", "alpha"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise GraphForgetError(f"{name} must be a number >= 0, got {value!r}")
+        if self.hops is not None and (isinstance(self.hops, bool) or not isinstance(self.hops, int)
+                                      or self.hops < 1):
+            raise GraphForgetError(f"hops must be an integer >= 1 or None, got {self.hops!r}")
+
+    def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
+        self._check_params()
+        before = self.data_
+        t0 = time.perf_counter()
+        targets = request_targets(request)
+        hops = self.num_layers if self.hops is None else int(self.hops)
+        candidates = ~retained.forgotten_mask
+        hin, threshold = high_influence_neighbours(before.x, before.edge_index, targets, max(hops, 1),
+                                                   candidates, float(self.alpha), float(self.alpha_step))
+        with torch.no_grad():
+            self.model_.eval()
+            preds = forward(self.model_, before).argmax(dim=-1)
+        t1 = time.perf_counter()
+        view = forget_view(request, before, retained)
+        model = copy.deepcopy(self.model_)
+        c = self.num_classes_
+        gate = torch.nn.Linear(c, c)
+        with torch.no_grad():
+            gate.weight.copy_(torch.eye(c))
+            gate.bias.zero_()
+        opt = torch.optim.Adam(list(model.parameters()) + list(gate.parameters()), lr=float(self.unlearn_lr))
+        temp = float(self.temperature)
+        history: list[float] = []
+        with seeded(self.seed):
+            for _ in range(int(self.unlearn_epochs)):
+                model.train()
+                opt.zero_grad()
+                out = forward(model, view)
+                out_g = gate(out)
+                loss_u = kd_loss(out[targets], out_g[targets], temp) \
+                    - F.cross_entropy(out_g[targets], preds[targets])
+                loss = float(self.kappa) * loss_u
+                if hin.numel():
+                    loss_r = kd_loss(out_g[hin], out[hin], temp) + F.cross_entropy(out[hin], preds[hin])
+                    loss = loss + loss_r
+                loss.backward()
+                opt.step()
+                history.append(float(loss.detach()))
+        model.eval()
+        if any(not torch.isfinite(p).all() for p in model.parameters()):
+            raise GraphForgetError("MEGU diverged (non-finite parameters): lower unlearn_lr or kappa")
+        t2 = time.perf_counter()
+        self.model_ = model
+        report.breakdown.update(select=t1 - t0, train=t2 - t1)
+        report.affected.update(nodes=int(targets.numel()), neighbours=int(hin.numel()))
+        report.diagnostics.update(threshold=threshold, loss_start=history[0], loss_end=history[-1])

@@ -1,0 +1,67 @@
+"""GUKD."""
+
+import pytest
+import torch
+
+from graphforget.approx import GUKD
+from graphforget.errors import GraphForgetError
+from graphforget.exact.retrain import Retrain
+from graphforget.requests import NodeRequest, sample_nodes
+from graphforget.testing import check_unlearner, small_graph
+from graphforget.training import forward
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
+
+COMMON = dict(epochs=100, hidden_channels=16)
+
+
+def _probs(model, data):
+    model.eval()
+    with torch.no_grad():
+        return torch.softmax(forward(model, data), dim=-1)
+
+
+@pytest.fixture(scope="module")
+def setting():
+    data = small_graph(200, num_features=16)
+    request = sample_nodes(data, count=12, seed=1)
+    retained = request.apply(data)
+    ref = Retrain(**COMMON).fit(retained)
+    return data, request, retained, _probs(ref.model_, data), ref.score()
+
+
+def test_conformance_gukd():
+    check_unlearner(lambda: GUKD(epochs=30, hidden_channels=16, teacher_layers=2, teacher_hidden=16,
+                                 unlearn_epochs=10), small_graph())
+
+
+def test_gukd_teacher_refresh_retrains_the_teacher(setting):
+    data, request, *_ = setting
+    kw = dict(epochs=20, hidden_channels=8, teacher_layers=2, teacher_hidden=8, unlearn_epochs=5)
+    u = GUKD(**kw).fit(data)
+    old = [p.clone() for p in u.teacher_.parameters()]
+    u.unlearn(NodeRequest(request.node_ids[:2]))
+    assert all(torch.equal(a, b) for a, b in zip(old, u.teacher_.parameters(), strict=True))
+    v = GUKD(teacher_refresh=True, **kw).fit(data)
+    v.unlearn(NodeRequest(request.node_ids[:2]))
+    assert not all(torch.equal(a, b) for a, b in zip(old, v.teacher_.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("cls,kw", [(GUKD, {"teacher_layers": 4})])
+def test_student_moves_toward_retraining_and_keeps_utility(setting, cls, kw):
+    data, request, retained, ref, ref_acc = setting
+    u = cls(**COMMON, **kw).fit(data)
+    before = _probs(u.model_, data)
+    acc = u.score(retained)
+    u.unlearn(request)
+    after = _probs(u.model_, data)
+    ids = request.node_ids
+    d_before = (before[ids] - ref[ids]).norm(dim=1).mean()
+    d_after = (after[ids] - ref[ids]).norm(dim=1).mean()
+    assert d_after < 0.9 * d_before, (float(d_before), float(d_after))
+    assert u.score() >= min(acc, ref_acc) - 0.05
+
+
+def test_errors():
+    with pytest.raises(GraphForgetError, match="teacher_layers"):
+        GUKD(teacher_layers=0).fit(small_graph())
