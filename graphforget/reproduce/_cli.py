@@ -53,6 +53,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="cache of finished cells (default $GRAPHFORGET_CACHE/reproduce/TABLE)")
     p.add_argument("--root", default=None, help="data root (default $GRAPHFORGET_DATA)")
     p.add_argument("--fresh", action="store_true", help="ignore cached cells (recompute and overwrite)")
+    p.add_argument("--from-results", action="store_true",
+                   help="take the cells of the table's results JSON (an earlier run) whose protocol is "
+                        "unchanged, and run only the others: re-renders a page after its notes or "
+                        "references changed")
     p.add_argument("--no-plots", action="store_true", help="write no plots")
     p.add_argument("--page", action="store_true",
                    help="regenerate docs/results.md from the results directory (after running TABLE, if given)")
@@ -82,8 +86,14 @@ def _executor_kwargs(executor: Any, ray_address: str | None) -> dict[str, Any] |
 def reproduce(table: str, quick: bool = False, executor: str = "serial", out: str | os.PathLike | None = None,
               tables: str | None = None, cache: str | os.PathLike | None = None, root: str | None = None,
               plots: bool = True, fresh: bool = False, command: str | None = None,
-              progress: Any = None, ray_address: str | None = None) -> dict[str, Any]:
+              progress: Any = None, ray_address: str | None = None,
+              from_results: bool = False) -> dict[str, Any]:
     """Runs a table and writes ``<out>/<table>[_quick].md`` (+ ``.json`` and plots).
+
+    ``from_results=True`` first takes every planned cell whose key is in the table's
+    results file (``<out>/<table>[_quick].json``, written by an earlier run) into the cache,
+    so a page re-renders after its config's notes, references or verdict rules changed
+    without recomputing cells whose protocol did not.
 
     ``executor="ray"`` trains the shards of sharded methods as Ray tasks on a local Ray
     (``ray_address=None``) or the cluster at ``ray_address`` (``"auto"``: the running one).
@@ -109,6 +119,15 @@ def reproduce(table: str, quick: bool = False, executor: str = "serial", out: st
     stem = config.name + ("_quick" if quick else "")
     from graphforget.reproduce._runner import CellCache
 
+    if from_results and (out_dir / f"{stem}.json").is_file():
+        try:
+            saved = {e["key"]: e["record"] for e in json.loads((out_dir / f"{stem}.json").read_text())}
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise GraphForgetError(f"{out_dir / (stem + '.json')} is not a results file: {exc}") from None
+        cache = CellCache(cache_dir)
+        for job in jobs:
+            if job.key in saved and cache.get(job.key) is None:
+                cache.put(job, saved[job.key], None, finished=None)
     cached = sum(CellCache(cache_dir).get(job.key) is not None for job in jobs)
     start = time.perf_counter()
     results = run_table(config, cache_dir, executor=executor, root=root, progress=progress, jobs=jobs,
@@ -116,7 +135,8 @@ def reproduce(table: str, quick: bool = False, executor: str = "serial", out: st
     wall = time.perf_counter() - start
     plot_paths = make_plots(results, out_dir / "plots", stem, config.name) if plots else []
     rel_plots = [os.path.relpath(p, out_dir) for p in plot_paths]
-    command = command or f"graphforget reproduce {config.name}" + (" --quick" if quick else "")
+    command = command or f"graphforget reproduce {config.name}" + (" --quick" if quick else "") + (
+        " --from-results" if from_results else "")
     provenance = CellCache(cache_dir).provenance([job.key for job in jobs])
     text = MARKER.format(name=stem) + "\n" + render_markdown(config, results, command, quick, rel_plots, wall, cached,
                                                              provenance)
@@ -148,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
         out = reproduce(args.table, quick=args.quick, executor=args.executor, out=args.out, tables=args.tables,
                         cache=args.cache, root=args.root, plots=not args.no_plots, fresh=args.fresh,
+                        from_results=args.from_results,
                         command=command, progress=progress, ray_address=args.ray_address)
         _console().print(Path(out["markdown"]).read_text())
         console.print(f"wrote {out['markdown']}, {out['json']} and {len(out['plots'])} plot files")

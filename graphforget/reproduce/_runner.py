@@ -89,13 +89,15 @@ class CellCache:
         return {"first": min(finished, default=None), "last": max(finished, default=None),
                 "seconds": seconds, "timed": timed}
 
-    def put(self, job: Job, record: dict[str, Any], seconds: float | None = None) -> None:
-        """Stores ``record`` atomically with its finish time (UTC) and, if given, the
-        cell's wall time in ``seconds``."""
+    def put(self, job: Job, record: dict[str, Any], seconds: float | None = None,
+            finished: str | None | bool = True) -> None:
+        """Stores ``record`` atomically with its finish time (UTC; ``finished=None`` where it
+        is unknown, e.g. a record taken from a results file) and, if given, the cell's wall
+        time in ``seconds``."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) if finished is True else finished
         entry = {"key": job.key, "kind": job.kind, "label": job.label, "spec": job.spec,
-                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "seconds": seconds,
-                 "record": record}
+                 "finished": when, "seconds": seconds, "record": record}
         fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(entry, f, default=str)

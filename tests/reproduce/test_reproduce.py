@@ -494,3 +494,24 @@ def test_sequential_graph_removals_split_one_graph_per_request():
     parts = _runner._split_request(full, 1)
     assert len(parts) == 6 and all(isinstance(p, GraphRequest) and len(p) == 1 for p in parts)
     assert sorted(int(p.graph_ids) for p in parts) == sorted(full.graph_ids.tolist())
+
+
+def test_from_results_re_renders_without_recomputing(tmp_path, monkeypatch):
+    from graphforget.reproduce import reproduce
+
+    cfg = tiny_config()
+    cfg["protocol"]["seeds"] = 1
+    write(tmp_path, cfg)
+    first = reproduce("tiny", tables=str(tmp_path), out=tmp_path / "out", cache=tmp_path / "cache1",
+                      plots=False)
+    # a new note and a not-comparable reference, a fresh cache: nothing may be recomputed
+    cfg["notes"] = "A note added after the run."
+    cfg["reference"][0]["not_comparable"] = "the paper used another split"
+    write(tmp_path, cfg)
+    monkeypatch.setattr(_runner, "_run_job", lambda *a: (_ for _ in ()).throw(AssertionError("recomputed")))
+    again = reproduce("tiny", tables=str(tmp_path), out=tmp_path / "out", cache=tmp_path / "cache2",
+                      plots=False, from_results=True)
+    page = Path(again["markdown"]).read_text()
+    assert "A note added after the run." in page and "not comparable" in page
+    assert [r for _, r in again["results"]] == [r for _, r in first["results"]]
+    assert "--from-results" in page
