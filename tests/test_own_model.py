@@ -11,7 +11,7 @@ from torch_geometric.nn import GCNConv, MessagePassing
 from torch_geometric.nn.models import GAT, GCN, GIN, GraphSAGE
 
 import graphforget as gf
-from graphforget.errors import GraphForgetError
+from graphforget.errors import GraphForgetError, JobFailedError
 from graphforget.link import small_link_graph
 from graphforget.partition import induced_view
 from graphforget.testing import check_unlearner, small_graph
@@ -112,15 +112,19 @@ ATTACHABLE = ["gif", "if", "gnndelete", "gradient-ascent", "utu"]
 @pytest.mark.parametrize("as_", ["instance", "factory"])
 def test_conformance_node_user_model(method, as_, graph):
     model = MyGNN() if as_ == "instance" else MyGNN
+    # a 5-epoch smoke test of the adapter: check 9 (moves toward retraining) needs trained
+    # models to mean anything and runs in tests/approx (built-in backbones) instead
     done = check_unlearner(lambda: gf.make_method(method, model=model, epochs=5, **FAST[method]), graph,
-                           check_determinism=method in ("gif", "grapheraser"))
+                           check_determinism=method in ("gif", "grapheraser"), check_fidelity=False)
     assert "save-load-roundtrip" in done["checks"]
 
 
 @pytest.mark.parametrize("method", ATTACHABLE)
 def test_conformance_attached(method, graph):
+    # the user's 15-epoch model is far from a minimum, where an influence step is not meant
+    # to land near retraining: check 9 runs on trained built-in backbones in tests/approx
     done = check_unlearner(lambda: gf.make_method(method, train_fn=user_train, **FAST[method]), graph,
-                           attach=trained, check_determinism=method == "gif")
+                           attach=trained, check_determinism=method == "gif", check_fidelity=False)
     assert "save-load-roundtrip" in done["checks"]
 
 
@@ -335,10 +339,12 @@ def test_train_fn_that_raises_leaves_previous_state(graph):
 
     u = gf.make_method("grapheraser", model=MyGNN, train_fn=flaky, shards=2, partition="random").fit(graph)
     before = u.fingerprint()
-    with pytest.raises(RuntimeError, match="user loop failed"):
+    # the executor names the shard whose job failed and chains the user's exception
+    with pytest.raises(JobFailedError, match=r"shard \d+ failed: RuntimeError: user loop failed") as info:
         u.unlearn(gf.NodeRequest([int(graph.train_mask.nonzero()[0])]))
+    assert isinstance(info.value.__cause__, RuntimeError)
     assert u.fingerprint() == before and not u.history_
-    with pytest.raises(RuntimeError, match="user loop failed"):
+    with pytest.raises(JobFailedError, match="user loop failed"):
         u.fit(graph)
     assert u.fingerprint() == before
 

@@ -30,7 +30,8 @@ def test_installed_wheel_lists_tables_and_runs_one(tmp_path):
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
     install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-                              "--no-deps", "--no-index", str(wheel)], capture_output=True, text=True)
+                              "--no-deps", "--no-index", str(wheel)], capture_output=True, text=True,
+                             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert install.returncode == 0, install.stderr
     work = tmp_path / "elsewhere"
     work.mkdir()
@@ -39,10 +40,12 @@ def test_installed_wheel_lists_tables_and_runs_one(tmp_path):
 
     def graphforget(*args: str) -> subprocess.CompletedProcess:
         code = "import sys; from graphforget.bench.cli import main; sys.exit(main(sys.argv[1:]))"
-        return subprocess.run([str(python), "-c", code, *args], capture_output=True, text=True,
+        # -I: isolated from PYTHONPATH and the current directory (the Ray test fixture puts
+        # the checkout on PYTHONPATH for its workers)
+        return subprocess.run([str(python), "-I", "-c", code, *args], capture_output=True, text=True,
                               cwd=work, env=run_env)
 
-    where = subprocess.run([str(python), "-c", "import graphforget; print(graphforget.__file__)"],
+    where = subprocess.run([str(python), "-I", "-c", "import graphforget; print(graphforget.__file__)"],
                            capture_output=True, text=True, cwd=work, env=run_env)
     assert str(env_dir) in where.stdout, where.stdout + where.stderr
     listing = graphforget("reproduce", "--list")
