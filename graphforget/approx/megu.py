@@ -100,6 +100,19 @@ def high_influence_neighbours(x: Tensor, edge_index: Tensor, targets: Tensor, ho
     return chosen, threshold
 
 
+def _training_labels(data: Data, preds: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
+    """The labels the model was trained on: ``data.y`` on the training nodes, the original
+    predictions elsewhere; and the mask of the nodes whose label is a training label."""
+    labels = preds.clone()
+    y, train = getattr(data, "y", None), getattr(data, "train_mask", None)
+    labelled = torch.zeros(preds.size(0), dtype=torch.bool)
+    if y is None or train is None or y.dim() != 1 or y.size(0) != preds.size(0):
+        return labels, labelled
+    labelled = train.bool() & (y >= 0) & (y < num_classes)
+    labels[labelled] = y[labelled].to(labels.dtype)
+    return labels, labelled
+
+
 @register_method("megu")
 class MEGU(GNNUnlearner):
     r"""MEGU: the predictive backbone and an output-space unlearning module evolve together.
@@ -165,6 +178,9 @@ class MEGU(GNNUnlearner):
         with torch.no_grad():
             self.model_.eval()
             preds = forward(self.model_, before).argmax(dim=-1)
+        forget_labels, labelled = _training_labels(before, preds, self.num_classes_)
+        keep_labelled = labelled & ~retained.forgotten_mask
+        hin_labelled = hin[keep_labelled[hin]]
         t1 = time.perf_counter()
         view = forget_view(request, before, retained)
         model = copy.deepcopy(self.model_)
@@ -183,10 +199,12 @@ class MEGU(GNNUnlearner):
                 out = forward(model, view)
                 out_g = gate(out)
                 loss_u = kd_loss(out[targets], out_g[targets], temp) \
-                    - F.cross_entropy(out_g[targets], preds[targets])
+                    - F.cross_entropy(out_g[targets], forget_labels[targets])
                 loss = float(self.kappa) * loss_u
                 if hin.numel():
-                    loss_r = kd_loss(out_g[hin], out[hin], temp) + F.cross_entropy(out[hin], preds[hin])
+                    loss_r = kd_loss(out_g[hin], out[hin], temp)
+                    if hin_labelled.numel():
+                        loss_r = loss_r + F.cross_entropy(out[hin_labelled], forget_labels[hin_labelled])
                     loss = loss + loss_r
                 loss.backward()
                 opt.step()
@@ -197,5 +215,6 @@ class MEGU(GNNUnlearner):
         t2 = time.perf_counter()
         self.model_ = model
         report.breakdown.update(select=t1 - t0, train=t2 - t1)
-        report.affected.update(nodes=int(targets.numel()), neighbours=int(hin.numel()))
+        report.affected.update(nodes=int(targets.numel()), neighbours=int(hin.numel()),
+                               labelled_neighbours=int(hin_labelled.numel()))
         report.diagnostics.update(threshold=threshold, loss_start=history[0], loss_end=history[-1])
