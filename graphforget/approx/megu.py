@@ -5,22 +5,29 @@ Two modules evolve together under one objective: the *predictive* module is the 
 backbone :math:`f_\theta` itself, and the *unlearning* module is a light map
 :math:`g_\phi` on its outputs (a :math:`C\times C` linear layer, started at the
 identity). With :math:`T` the request's target nodes, :math:`H` the high-influence
-neighbours (below), :math:`\hat y` the original model's predictions and
+neighbours (below), :math:`H_\ell \subseteq H` those that are retained training nodes,
+:math:`y` the labels the model was trained on (``data.y`` on training nodes, the original
+model's prediction on any other target) and
 :math:`\mathrm{KD}(s\,\|\,t)` the distillation loss of a student :math:`s` to a
 teacher :math:`t`:
 
 .. math::
     \mathcal{L}_u &= \mathrm{KD}\big(f_\theta(T)\,\|\,g_\phi(f_\theta(T))\big)
-        - \mathrm{CE}\big(g_\phi(f_\theta(T)),\ \hat y_T\big) \\
+        - \mathrm{CE}\big(g_\phi(f_\theta(T)),\ y_T\big) \\
     \mathcal{L}_r &= \mathrm{KD}\big(g_\phi(f_\theta(H))\,\|\,f_\theta(H)\big)
-        + \mathrm{CE}\big(f_\theta(H),\ \hat y_H\big) \\
+        + \mathrm{CE}\big(f_\theta(H_\ell),\ y_{H_\ell}\big) \\
     \mathcal{L} &= \kappa\,\mathcal{L}_u + \mathcal{L}_r
 
-The unlearning module is pushed away from the original predictions on the targets and
+The unlearning module is pushed away from the labels learned on the targets and
 the predictive module follows it there; on the neighbours the unlearning module follows
 the predictive one, which keeps its predictions. Both :math:`\theta` and :math:`\phi`
 take ``unlearn_epochs`` Adam steps on the retained graph; inference uses
 :math:`f_\theta` alone.
+
+The paper uses ground-truth labels in both cross-entropies; labels of neighbours that are
+not training nodes are not the method's to read, so their CE is dropped (the KD coupling
+keeps them). Using the original predictions instead (an earlier version) re-fits the
+memorised bias on :math:`H` and fails the conformance check 9 (``docs/methods/megu.md``).
 
 **High-influence neighbours** (topology-guided selection): the targets' features are
 reversed (:math:`x \mapsto 1 - x` on the targets' rows, :math:`x \mapsto -x` for
