@@ -5,22 +5,29 @@ Two modules evolve together under one objective: the *predictive* module is the 
 backbone :math:`f_\theta` itself, and the *unlearning* module is a light map
 :math:`g_\phi` on its outputs (a :math:`C\times C` linear layer, started at the
 identity). With :math:`T` the request's target nodes, :math:`H` the high-influence
-neighbours (below), :math:`\hat y` the original model's predictions and
+neighbours (below), :math:`H_\ell \subseteq H` those that are retained training nodes,
+:math:`y` the labels the model was trained on (``data.y`` on training nodes, the original
+model's prediction on any other target) and
 :math:`\mathrm{KD}(s\,\|\,t)` the distillation loss of a student :math:`s` to a
 teacher :math:`t`:
 
 .. math::
     \mathcal{L}_u &= \mathrm{KD}\big(f_\theta(T)\,\|\,g_\phi(f_\theta(T))\big)
-        - \mathrm{CE}\big(g_\phi(f_\theta(T)),\ \hat y_T\big) \\
+        - \mathrm{CE}\big(g_\phi(f_\theta(T)),\ y_T\big) \\
     \mathcal{L}_r &= \mathrm{KD}\big(g_\phi(f_\theta(H))\,\|\,f_\theta(H)\big)
-        + \mathrm{CE}\big(f_\theta(H),\ \hat y_H\big) \\
+        + \mathrm{CE}\big(f_\theta(H_\ell),\ y_{H_\ell}\big) \\
     \mathcal{L} &= \kappa\,\mathcal{L}_u + \mathcal{L}_r
 
-The unlearning module is pushed away from the original predictions on the targets and
+The unlearning module is pushed away from the labels learned on the targets and
 the predictive module follows it there; on the neighbours the unlearning module follows
 the predictive one, which keeps its predictions. Both :math:`\theta` and :math:`\phi`
 take ``unlearn_epochs`` Adam steps on the retained graph; inference uses
 :math:`f_\theta` alone.
+
+The paper uses ground-truth labels in both cross-entropies; labels of neighbours that are
+not training nodes are not the method's to read, so their CE is dropped (the KD coupling
+keeps them). Using the original predictions instead (an earlier version) re-fits the
+memorised bias on :math:`H` and fails the conformance check 9 (``docs/methods/megu.md``).
 
 **High-influence neighbours** (topology-guided selection): the targets' features are
 reversed (:math:`x \mapsto 1 - x` on the targets' rows, :math:`x \mapsto -x` for
@@ -100,6 +107,19 @@ def high_influence_neighbours(x: Tensor, edge_index: Tensor, targets: Tensor, ho
     return chosen, threshold
 
 
+def _training_labels(data: Data, preds: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
+    """The labels the model was trained on: ``data.y`` on the training nodes, the original
+    predictions elsewhere; and the mask of the nodes whose label is a training label."""
+    labels = preds.clone()
+    y, train = getattr(data, "y", None), getattr(data, "train_mask", None)
+    labelled = torch.zeros(preds.size(0), dtype=torch.bool)
+    if y is None or train is None or y.dim() != 1 or y.size(0) != preds.size(0):
+        return labels, labelled
+    labelled = train.bool() & (y >= 0) & (y < num_classes)
+    labels[labelled] = y[labelled].to(labels.dtype)
+    return labels, labelled
+
+
 @register_method("megu")
 class MEGU(GNNUnlearner):
     r"""MEGU: the predictive backbone and an output-space unlearning module evolve together.
@@ -165,6 +185,9 @@ class MEGU(GNNUnlearner):
         with torch.no_grad():
             self.model_.eval()
             preds = forward(self.model_, before).argmax(dim=-1)
+        forget_labels, labelled = _training_labels(before, preds, self.num_classes_)
+        keep_labelled = labelled & ~retained.forgotten_mask
+        hin_labelled = hin[keep_labelled[hin]]
         t1 = time.perf_counter()
         view = forget_view(request, before, retained)
         model = copy.deepcopy(self.model_)
@@ -183,10 +206,12 @@ class MEGU(GNNUnlearner):
                 out = forward(model, view)
                 out_g = gate(out)
                 loss_u = kd_loss(out[targets], out_g[targets], temp) \
-                    - F.cross_entropy(out_g[targets], preds[targets])
+                    - F.cross_entropy(out_g[targets], forget_labels[targets])
                 loss = float(self.kappa) * loss_u
                 if hin.numel():
-                    loss_r = kd_loss(out_g[hin], out[hin], temp) + F.cross_entropy(out[hin], preds[hin])
+                    loss_r = kd_loss(out_g[hin], out[hin], temp)
+                    if hin_labelled.numel():
+                        loss_r = loss_r + F.cross_entropy(out[hin_labelled], forget_labels[hin_labelled])
                     loss = loss + loss_r
                 loss.backward()
                 opt.step()
@@ -197,5 +222,6 @@ class MEGU(GNNUnlearner):
         t2 = time.perf_counter()
         self.model_ = model
         report.breakdown.update(select=t1 - t0, train=t2 - t1)
-        report.affected.update(nodes=int(targets.numel()), neighbours=int(hin.numel()))
+        report.affected.update(nodes=int(targets.numel()), neighbours=int(hin.numel()),
+                               labelled_neighbours=int(hin_labelled.numel()))
         report.diagnostics.update(threshold=threshold, loss_start=history[0], loss_end=history[-1])
