@@ -19,6 +19,7 @@ _EXPORTS = {
     "CGU": "graphforget.certified.cgu",
     "propagation_stack": "graphforget.certified.cgu",
     "changed_rows": "graphforget.certified.cgu",
+    "local_propagation": "graphforget.certified.cgu",
     "DescentToDelete": "graphforget.certified.descent_to_delete",
     "GST": "graphforget.certified.gst",
     "PAN_PRESETS": "graphforget.certified.gst",

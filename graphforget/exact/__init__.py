@@ -35,6 +35,7 @@ _EXPORTS = {
     "kmeanspp_race": "graphforget.exact.kmeans",
     "lloyd": "graphforget.exact.kmeans",
     "kmeans_loss": "graphforget.exact.kmeans",
+    "Projector": "graphforget.exact.projector",
     "QKMeans": "graphforget.exact.q_kmeans",
     "RecEraser": "graphforget.exact.receraser",
     "AttentionAggregator": "graphforget.exact.receraser",
