@@ -23,6 +23,7 @@ _EXPORTS = {
     "propagation_stack": "graphforget.certified.cgu",
     "changed_rows": "graphforget.certified.cgu",
     "local_propagation": "graphforget.certified.cgu",
+    "standard_scaler": "graphforget.certified.cgu",
     "DescentToDelete": "graphforget.certified.descent_to_delete",
     "GST": "graphforget.certified.gst",
     "IDEA": "graphforget.certified.idea",

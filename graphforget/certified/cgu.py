@@ -42,7 +42,7 @@ from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, Nod
 from graphforget.training import num_classes
 from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
 
-__all__ = ["CGU", "propagation_stack", "changed_rows", "local_propagation"]
+__all__ = ["CGU", "propagation_stack", "changed_rows", "local_propagation", "standard_scaler"]
 
 _DT = torch.float64
 
@@ -121,6 +121,26 @@ def changed_rows(old_edge_index: Tensor, new_edge_index: Tensor, feature_nodes: 
         grown = _neighbours(prev, both, n) if prev.numel() else prev
         sets.append(torch.unique(torch.cat([grown, p_rows])))
     return sets
+
+
+def standard_scaler(x: Tensor, chunk: int = 8192) -> tuple[Tensor, Tensor]:
+    r"""``(shift, scale)`` of the official CGU code's feature preprocessing
+    ``(x - shift) * scale``: every column standardised, then the matrix divided by its largest
+    row norm (float64 statistics accumulated over row chunks: no float64 copy of ``x``)."""
+    n, d = x.size(0), x.size(1)
+    total = torch.zeros(d, dtype=_DT)
+    for i in range(0, n, chunk):
+        total += x[i:i + chunk].to(_DT).sum(0)
+    mean = total / n
+    sq = torch.zeros(d, dtype=_DT)
+    for i in range(0, n, chunk):
+        sq += (x[i:i + chunk].to(_DT) - mean).pow(2).sum(0)
+    std = (sq / n).sqrt()
+    scale = torch.where(std > 0, 1.0 / std.clamp_min(1e-300), torch.ones_like(std))
+    top = 0.0
+    for i in range(0, n, chunk):
+        top = max(top, float(((x[i:i + chunk].to(_DT) - mean) * scale).norm(dim=1).max()))
+    return mean, scale / (top if top > 0 else 1.0)
 
 
 def local_propagation(stack: list[Tensor], sets: list[Tensor], x_rows: Tensor, edge_index: Tensor,
@@ -274,20 +294,7 @@ class CGU(Unlearner):
         frozen = getattr(self, "_frozen_scaler", None)
         if frozen is not None:
             return frozen
-        n, chunk = x.size(0), 8192
-        total = torch.zeros(d, dtype=_DT)
-        for i in range(0, n, chunk):
-            total += x[i:i + chunk].to(_DT).sum(0)
-        mean = total / n
-        sq = torch.zeros(d, dtype=_DT)
-        for i in range(0, n, chunk):
-            sq += (x[i:i + chunk].to(_DT) - mean).pow(2).sum(0)
-        std = (sq / n).sqrt()
-        scale = torch.where(std > 0, 1.0 / std.clamp_min(1e-300), torch.ones_like(std))
-        top = 0.0
-        for i in range(0, n, chunk):
-            top = max(top, float(((x[i:i + chunk].to(_DT) - mean) * scale).norm(dim=1).max()))
-        return mean, scale / (top if top > 0 else 1.0)
+        return standard_scaler(x)
 
     def _preprocess(self, x: Tensor) -> Tensor:
         """Preprocessed features in the stack's dtype (in place on one copy of ``x``)."""

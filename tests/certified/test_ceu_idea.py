@@ -51,7 +51,7 @@ def test_bound_covers_true_residual_on_every_request_of_a_sequence(cls):
 
 def test_budget_exhaustion_retrains_with_fresh_noise():
     data = small_graph()
-    u = IDEA(sigma=0.05, weight_decay=0.05, epochs=30).fit(data)
+    u = IDEA(sigma=1e-4, weight_decay=0.05, epochs=30).fit(data)
     seed0 = u.noise_seed_
     report = u.unlearn(NodeRequest(sample_nodes(data, count=3, seed=0).node_ids))
     assert report.diagnostics["retrained"] and u.noise_seed_ != seed0 and u.retrains_ == 1

@@ -3,7 +3,14 @@ import torch
 
 from graphforget.errors import GraphForgetError, UnsupportedRequestError
 from graphforget.exact.projector import Projector
-from graphforget.requests import EdgeRequest, FeatureRequest, NodeRequest, sample_edges, sample_features, sample_nodes
+from graphforget.requests import (
+    EdgeRequest,
+    FeatureRequest,
+    NodeRequest,
+    sample_edges,
+    sample_features,
+    sample_nodes,
+)
 from graphforget.testing import check_unlearner, small_graph
 
 pytestmark = pytest.mark.usefixtures("one_thread")
