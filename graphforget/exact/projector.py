@@ -152,15 +152,31 @@ class Projector(Unlearner):
         old_Y, new_Y = self._targets(y), self._targets(y[keep])
         F_ = torch.cat([old_Z, new_Z])
         signs = torch.cat([-torch.ones(old_Z.size(0), dtype=_DT), torch.ones(new_Z.size(0), dtype=_DT)])
-        M, B = self.M_, self.B_ - old_Z.T @ old_Y + new_Z.T @ new_Y
-        if F_.size(0):
-            MF = M @ F_.T  # [d, r]
-            core = torch.diag(signs) + F_ @ MF  # S^{-1} + F M F^T, S = diag(signs) = S^{-1}
-            try:
-                M = M - MF @ torch.linalg.solve(core, MF.T)
-            except RuntimeError as exc:
-                raise SolverError(f"the projection's rank update is singular ({exc}); increase lam") from None
-            M = 0.5 * (M + M.T)
+        B = self.B_ - old_Z.T @ old_Y + new_Z.T @ new_Y
+        dim = self.M_.size(0)
+        if 2 * F_.size(0) >= dim:
+            # a large request: the rank-r update costs more than re-solving the d x d system
+            # on the retained rows (the same projection, computed directly)
+            active = self.active_.clone()
+            active[rows[~keep]] = False
+            rows_z = self.stack_[-1][self.train_nodes_].clone()
+            rows_z[rows] = new_rows
+            Z = self._rows(rows_z[active])
+            L, info = torch.linalg.cholesky_ex(Z.T @ Z + float(self.lam) * torch.eye(dim, dtype=_DT))
+            if int(info) != 0:
+                raise SolverError("the ridge Gram matrix is not positive definite; increase lam")
+            M = torch.cholesky_inverse(L)
+            method = "resolve"
+        else:
+            M, method = self.M_, "woodbury"
+            if F_.size(0):
+                MF = M @ F_.T  # [d, r]
+                core = torch.diag(signs) + F_ @ MF  # S^{-1} + F M F^T, S = diag(signs) = S^{-1}
+                try:
+                    M = M - MF @ torch.linalg.solve(core, MF.T)
+                except RuntimeError as exc:
+                    raise SolverError(f"the projection's rank update is singular ({exc}); increase lam") from None
+                M = 0.5 * (M + M.T)
         W = M @ B
         if not bool(torch.isfinite(W).all()):
             raise SolverError("the projection produced non-finite weights; increase lam")
@@ -173,6 +189,7 @@ class Projector(Unlearner):
         report.breakdown.update(features=t1 - t0, projection=t2 - t1)
         report.affected.update(nodes=int(changed.numel()), train_rows=int(rows.numel()),
                                removed_rows=int((~keep).sum()), rank=int(F_.size(0)))
+        report.diagnostics["update"] = method
 
     # -- inference and state ----------------------------------------------------------
     def _logits(self, data: Data) -> Tensor:

@@ -61,3 +61,15 @@ def test_parameters_validated():
         Projector(K=-1)
     assert issubclass(UnsupportedRequestError, GraphForgetError)
     assert Projector.supports(EdgeRequest) and Projector.supports(FeatureRequest)
+
+
+def test_large_request_resolves_and_stays_exact():
+    data = small_graph()
+    u = Projector(K=2).fit(data)
+    report = u.unlearn(sample_nodes(data, count=30, seed=4))
+    assert report.diagnostics["update"] == "resolve"
+    assert torch.allclose(u.W_, u.closed_form(), atol=1e-10, rtol=0)
+    v = Projector(K=0).fit(data)  # no propagation: one forgotten feature row is a rank-2 update
+    small = v.unlearn(FeatureRequest([int(data.train_mask.nonzero()[3])], [1]))
+    assert small.diagnostics["update"] == "woodbury"
+    assert torch.allclose(v.W_, v.closed_form(), atol=1e-12, rtol=0)
