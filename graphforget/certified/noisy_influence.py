@@ -156,6 +156,9 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
     guarantee = Guarantee.CERTIFIED
     tasks = (Task.NODE,)
     noise_parameter = "sigma"
+    #: the backbone whose certificate is computed from the data (the bench's default); other
+    #: backbones run only with ``lipschitz=``, the constant the papers assume
+    supported_models = ("sgc",)
     #: ``"original"`` (CEU) or ``"retained"`` (IDEA): the Hessian of the influence step
     hessian_graph = "retained"
 

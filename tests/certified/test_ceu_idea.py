@@ -95,3 +95,14 @@ def test_parameters_validated():
     with pytest.raises(GraphForgetError, match="weight_decay"):
         CEU(weight_decay=0.0).fit(small_graph())
     assert EdgeRequest in IDEA.supported_requests
+
+
+def test_nonlinear_backbone_uses_the_assumed_constant():
+    data = small_graph()
+    u = IDEA(model="gcn", hidden_channels=8, lipschitz=0.5, sigma=50.0, weight_decay=0.05, epochs=30,
+             polish_iterations=50).fit(data)
+    report = u.unlearn(sample_edges(data, count=2, seed=1))
+    d = report.diagnostics
+    m = int(u.data_.train_mask.sum())
+    assert d["remainder"] == pytest.approx(0.5 * 0.5 * m * d["step_norm"] ** 2)
+    assert d["bound"] == pytest.approx(d["mismatch"] + d["remainder"])
