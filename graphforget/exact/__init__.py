@@ -2,7 +2,8 @@ r"""Exact unlearning: after a request the model equals one trained from scratch 
 retained data (same seed, bit for bit on CPU).
 
 One module per method: ``retrain`` (every task's reference), ``grapheraser``, ``sisa``,
-``guide``, ``receraser``, ``cao_yang``, ``dare``, ``q_kmeans``, ``dc_kmeans``. Shared by the
+``guide``, ``receraser``, ``cao_yang``, ``dare``, ``q_kmeans``, ``dc_kmeans``,
+``projector``. Shared by the
 family: ``sharded`` (the sharded-ensemble base, shard jobs), ``_aggregators``, ``kmeans``
 (Lloyd and seeding shared by the two k-means methods).
 
