@@ -30,7 +30,8 @@ Hessian of the original objective (CEU's influence function) or of the retained 
 
 The middle term is measured with one Hessian-vector product (it covers the CG residual and,
 for CEU, the difference between the original and the retained Hessian). For the linear SGC
-backbone (softmax cross-entropy on fixed features :math:`\tilde z_i=[z_i,1]`) the remainder is
+backbone (softmax cross-entropy on fixed features :math:`\tilde z_i`, with a 1 appended when the
+backbone has an intercept; by default it has none) the remainder is
 bounded from the data: the softmax Hessian :math:`S(u)=\mathrm{diag}(p)-pp^\top` satisfies
 :math:`\|S(u+\delta)-S(u)\|\le \tfrac{3}{\sqrt2}\|\delta\|` (:data:`softmax_hessian_lipschitz`), hence
 
