@@ -43,7 +43,7 @@ from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, Nod
 from graphforget.training import num_classes
 from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
 
-__all__ = ["CGU", "propagation_stack", "changed_rows"]
+__all__ = ["CGU", "propagation_stack", "changed_rows", "local_propagation", "standard_scaler"]
 
 _DT = torch.float64
 
@@ -127,6 +127,67 @@ def changed_rows(old_edge_index: Tensor, new_edge_index: Tensor, feature_nodes: 
 _LINEAR_ONLY = ("{method} keeps its own linear model (fixed propagation + a certified linear classifier) "
                 "and cannot use the user's non-linear {model}; use model='sgc' or 'gpr', or an "
                 "attachable method (gif, if, gnndelete, gradient-ascent, utu)")
+
+
+def standard_scaler(x: Tensor, chunk: int = 8192) -> tuple[Tensor, Tensor]:
+    r"""``(shift, scale)`` of the official CGU code's feature preprocessing
+    ``(x - shift) * scale``: every column standardised, then the matrix divided by its largest
+    row norm (float64 statistics accumulated over row chunks: no float64 copy of ``x``)."""
+    n, d = x.size(0), x.size(1)
+    total = torch.zeros(d, dtype=_DT)
+    for i in range(0, n, chunk):
+        total += x[i:i + chunk].to(_DT).sum(0)
+    mean = total / n
+    sq = torch.zeros(d, dtype=_DT)
+    for i in range(0, n, chunk):
+        sq += (x[i:i + chunk].to(_DT) - mean).pow(2).sum(0)
+    std = (sq / n).sqrt()
+    scale = torch.where(std > 0, 1.0 / std.clamp_min(1e-300), torch.ones_like(std))
+    top = 0.0
+    for i in range(0, n, chunk):
+        top = max(top, float(((x[i:i + chunk].to(_DT) - mean) * scale).norm(dim=1).max()))
+    return mean, scale / (top if top > 0 else 1.0)
+
+
+def local_propagation(stack: list[Tensor], sets: list[Tensor], x_rows: Tensor, edge_index: Tensor,
+                      alpha: float, dtype: torch.dtype = _DT) -> list[Tensor]:
+    r"""New values of the changed rows of every :math:`P^kX` after a graph or feature change,
+    computed from the stored ``stack`` without modifying or copying it.
+
+    Args:
+        stack: the stored ``[X, PX, ..., P^K X]`` of the graph before the change.
+        sets: :func:`changed_rows` of the change (``K + 1`` sets of node ids).
+        x_rows: the new rows ``sets[0]`` of :math:`X`.
+        edge_index: the graph after the change.
+        alpha: the normalisation of :math:`P`.
+        dtype: the stack's dtype.
+
+    Returns ``[rows of X, rows of PX, ...]``, row ``j`` of entry ``k`` being node ``sets[k][j]``.
+    """
+    n = stack[0].size(0)
+    new_vals = [x_rows.to(dtype)]
+    if len(sets) > 1:
+        ei, w = _edge_weights(edge_index, n, float(alpha))
+        w = w.to(dtype)
+    for k in range(1, len(sets)):
+        rows, prev_rows = sets[k], sets[k - 1]
+        hit = torch.zeros(n, dtype=torch.bool)
+        hit[rows] = True
+        sel = hit[ei[1]]
+        src, dst, ww = ei[0][sel], ei[1][sel], w[sel]
+        prev_local = torch.full((n,), -1, dtype=torch.long)
+        prev_local[prev_rows] = torch.arange(prev_rows.numel())
+        local = torch.full((n,), -1, dtype=torch.long)
+        local[rows] = torch.arange(rows.numel())
+        # rows of P (new graph) times the stored P^{k-1}X, corrected where its rows changed
+        vals = _spmm(local[dst], src, ww, (rows.numel(), n), stack[k - 1])
+        fresh = prev_local[src] >= 0
+        if bool(fresh.any()):
+            change = new_vals[k - 1] - stack[k - 1][prev_rows]
+            vals = vals + _spmm(local[dst[fresh]], prev_local[src[fresh]], ww[fresh],
+                                (rows.numel(), prev_rows.numel()), change)
+        new_vals.append(vals)
+    return new_vals
 
 
 @register_method("cgu")
@@ -247,20 +308,7 @@ class CGU(Unlearner):
         frozen = getattr(self, "_frozen_scaler", None)
         if frozen is not None:
             return frozen
-        n, chunk = x.size(0), 8192
-        total = torch.zeros(d, dtype=_DT)
-        for i in range(0, n, chunk):
-            total += x[i:i + chunk].to(_DT).sum(0)
-        mean = total / n
-        sq = torch.zeros(d, dtype=_DT)
-        for i in range(0, n, chunk):
-            sq += (x[i:i + chunk].to(_DT) - mean).pow(2).sum(0)
-        std = (sq / n).sqrt()
-        scale = torch.where(std > 0, 1.0 / std.clamp_min(1e-300), torch.ones_like(std))
-        top = 0.0
-        for i in range(0, n, chunk):
-            top = max(top, float(((x[i:i + chunk].to(_DT) - mean) * scale).norm(dim=1).max()))
-        return mean, scale / (top if top > 0 else 1.0)
+        return standard_scaler(x)
 
     def _preprocess(self, x: Tensor) -> Tensor:
         """Preprocessed features in the stack's dtype (in place on one copy of ``x``)."""
@@ -304,28 +352,8 @@ class CGU(Unlearner):
         sets = changed_rows(old.edge_index, new.edge_index, feature_nodes, n, int(self.K), float(self.alpha))
         # new values of the changed rows of each P^k X, computed without touching (or
         # copying) the stored stack: committed in place only once the update succeeded
-        new_vals = [self._preprocess(new.x[sets[0]])]
-        if self.K > 0:
-            ei, w = _edge_weights(new.edge_index, n, float(self.alpha))
-            w = w.to(self._dt)
-        for k in range(1, int(self.K) + 1):
-            rows, prev_rows = sets[k], sets[k - 1]
-            hit = torch.zeros(n, dtype=torch.bool)
-            hit[rows] = True
-            sel = hit[ei[1]]
-            src, dst, ww = ei[0][sel], ei[1][sel], w[sel]
-            prev_local = torch.full((n,), -1, dtype=torch.long)
-            prev_local[prev_rows] = torch.arange(prev_rows.numel())
-            local = torch.full((n,), -1, dtype=torch.long)
-            local[rows] = torch.arange(rows.numel())
-            # rows of P (new graph) times the stored P^{k-1}X, corrected where its rows changed
-            vals = _spmm(local[dst], src, ww, (rows.numel(), n), self.stack_[k - 1])
-            fresh = prev_local[src] >= 0
-            if bool(fresh.any()):
-                change = new_vals[k - 1] - self.stack_[k - 1][prev_rows]
-                vals = vals + _spmm(local[dst[fresh]], prev_local[src[fresh]], ww[fresh],
-                                    (rows.numel(), prev_rows.numel()), change)
-            new_vals.append(vals)
+        new_vals = local_propagation(self.stack_, sets, self._preprocess(new.x[sets[0]]), new.edge_index,
+                                     float(self.alpha), self._dt)
         if self.model.lower() == "gpr":
             changed = torch.unique(torch.cat(sets))
             parts = []

@@ -2,7 +2,8 @@ r"""Exact unlearning: after a request the model equals one trained from scratch 
 retained data (same seed, bit for bit on CPU).
 
 One module per method: ``retrain`` (every task's reference), ``grapheraser``, ``sisa``,
-``graphrevoker``, ``guide``, ``receraser``, ``cao_yang``, ``dare``, ``q_kmeans``, ``dc_kmeans``. Shared by the
+``graphrevoker``, ``guide``, ``receraser``, ``cao_yang``, ``dare``, ``q_kmeans``, ``dc_kmeans``,
+``projector``. Shared by the
 family: ``sharded`` (the sharded-ensemble base, shard jobs), ``_aggregators``, ``kmeans``
 (Lloyd and seeding shared by the two k-means methods).
 
@@ -38,6 +39,7 @@ _EXPORTS = {
     "kmeanspp_race": "graphforget.exact.kmeans",
     "lloyd": "graphforget.exact.kmeans",
     "kmeans_loss": "graphforget.exact.kmeans",
+    "Projector": "graphforget.exact.projector",
     "QKMeans": "graphforget.exact.q_kmeans",
     "RecEraser": "graphforget.exact.receraser",
     "AttentionAggregator": "graphforget.exact.receraser",
