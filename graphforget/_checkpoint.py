@@ -164,6 +164,11 @@ def tensor_index(dtype: str, shape: list[int], nbytes: int, chunk: int, digests:
     return _INDEX_MAGIC + header + b"\n" + b"".join(digests)
 
 
+def _index_with_count(head: bytes, count: int) -> bytes:
+    """``head`` (an index without digests, built for 0 chunks) with the real count."""
+    return head.replace(b'"chunks":0', b'"chunks":%d' % count, 1)
+
+
 def parse_tensor_index(blob: bytes) -> tuple[dict[str, Any], list[str]]:
     """``(header, chunk digests as hex)`` of a tensor index object."""
     if not blob.startswith(_INDEX_MAGIC):
@@ -182,7 +187,7 @@ def parse_tensor_index(blob: bytes) -> tuple[dict[str, Any], list[str]]:
 class _Tracked:
     """A tensor object the tracker holds, with the digests of its bytes."""
 
-    __slots__ = ("obj", "version", "shadow", "digests", "digest", "index", "meta", "owned", "chunk")
+    __slots__ = ("obj", "version", "shadow", "digests", "digest", "index", "meta", "owned", "chunk", "head")
 
     def __init__(self, obj: Tensor, meta: tuple[str, tuple[int, ...]], owned: bool) -> None:
         self.obj = obj
@@ -194,6 +199,7 @@ class _Tracked:
         self.meta = meta
         self.owned = owned  # a mirror made by the tracker (nobody else writes it)
         self.chunk = CHUNK_BYTES
+        self.head: bytes | None = None
 
     def base(self) -> Tensor | None:
         """A tensor whose bytes are the ones ``digests`` describe, or ``None``."""
@@ -205,10 +211,12 @@ class _Tracked:
 
     def seal(self, chunk: int) -> None:
         assert self.digests is not None
+        if self.head is None or self.chunk != chunk:
+            dtype, shape = self.meta
+            nbytes = self.obj.numel() * self.obj.element_size()
+            self.head = tensor_index(dtype, list(shape), nbytes, chunk, [])[:-1] + b"\n"
         self.chunk = chunk
-        dtype, shape = self.meta
-        nbytes = self.obj.numel() * self.obj.element_size()
-        self.index = tensor_index(dtype, list(shape), nbytes, chunk, self.digests)
+        self.index = _index_with_count(self.head, len(self.digests)) + b"".join(self.digests)
         self.digest = hashlib.sha256(self.index).hexdigest()
 
 

@@ -103,7 +103,8 @@ TORN = "torn"
 LOCK = "lock"
 LEDGER_FORMAT = 2
 AUTO_RATIO = 20.0  # "auto": checkpoint once unlearning time reaches 20x a checkpoint's cost
-_WASTE = 1.3  # compact packs once they hold 30% more bytes than the live objects
+_WASTE = 1.3  # compact packs once they hold 30% more bytes than the live objects ...
+_WASTE_SLACK = 1 << 20  # ... and more than 1 MB of dead bytes
 # Keys of UnlearnReport.diagnostics that certified methods use for their guarantee.
 _CERT_KEYS = ("epsilon", "delta", "bound", "budget", "gradient_residual", "noise")
 
@@ -696,7 +697,7 @@ class Ledger:
         per_pack = {name: n for name, n in per_pack.items() if name in store.packs}
         total, alive = store.size(), sum(per_pack.values())
         self._compact = set()
-        if total > _WASTE * alive + (1 << 20):
+        if total > _WASTE * alive + _WASTE_SLACK:
             for name in sorted(per_pack, key=lambda n: per_pack[n] / max(1, store.packs[n].size)):
                 if total <= 1.1 * alive:
                     break
@@ -834,6 +835,8 @@ class Ledger:
             if persist and (replayed or damaged):
                 self._tail_cache = None
                 self._checkpoint_now(unlearner, snap, records[-1], applied)
+            elif persist:
+                self._gc()  # finishes a collection a crash interrupted
             if mismatches:
                 outcome = "diverged"
             elif view.repairs and not persist:

@@ -7,7 +7,6 @@ from graphforget import ledger as ledger_module
 from graphforget.errors import GraphForgetError, InvalidRequestError
 from graphforget.ledger import Ledger, LedgeredUnlearner, LedgerError, ledger_fingerprint, record_hash
 from graphforget.requests import EdgeRequest, NodeRequest
-from graphforget.unlearner import Unlearner
 
 from ._helpers import fast_retrain, tiny_graph, train_ids
 
@@ -41,6 +40,9 @@ def test_records_carry_the_contract_fields(tmp_path):
     assert "already forgotten" in rejected["reason"]
     assert rejected["fingerprint_before"] == rejected["fingerprint_after"] == first["fingerprint_after"]
     assert records[3]["fingerprint_after"] == ledger_fingerprint(u.unlearner)
+    for rec in (first, rejected):
+        assert rec["unlearn_seconds"] > 0 and rec["ledger_seconds"] > 0
+        assert rec["seconds"] == pytest.approx(rec["unlearn_seconds"] + rec["ledger_seconds"])
     for prev, rec in zip(records[:-1], records[1:], strict=True):
         assert rec["prev"] == prev["hash"] and rec["hash"] == record_hash(rec)
     assert Ledger(tmp_path).verify().ok
@@ -136,8 +138,9 @@ class _Crash(BaseException):
 
 
 def _crashing(monkeypatch, at):
-    """Makes the ``at``-th durable write (fsync of a file or directory, atomic write,
-    unlearner save) raise, leaving whatever was written so far on disk."""
+    """Makes the ``at``-th durable step (fsync of a file or directory, rename, atomic
+    replace, deletion by the garbage collector) raise, leaving whatever was written so
+    far on disk."""
     calls = {"n": 0}
 
     def tick():
@@ -145,23 +148,16 @@ def _crashing(monkeypatch, at):
         if calls["n"] == at:
             raise _Crash()
 
-    real_fsync, real_replace, real_save = os.fsync, os.replace, Unlearner.save
+    real = {name: getattr(os, name) for name in ("fsync", "replace", "rename", "unlink")}
 
-    def fsync(fd):
-        tick()
-        real_fsync(fd)
+    def wrap(name):
+        def step(*args, **kwargs):
+            tick()
+            return real[name](*args, **kwargs)
+        return step
 
-    def replace(a, b):
-        tick()
-        real_replace(a, b)
-
-    def save(self, path):
-        tick()
-        return real_save(self, path)
-
-    monkeypatch.setattr(ledger_module.os, "fsync", fsync)
-    monkeypatch.setattr(ledger_module.os, "replace", replace)
-    monkeypatch.setattr(Unlearner, "save", save)
+    for name in real:  # the ledger and its object store call os.<name> at run time
+        monkeypatch.setattr(os, name, wrap(name))
     return calls
 
 
@@ -169,9 +165,12 @@ def test_a_crash_at_every_write_point_is_recovered(tmp_path, monkeypatch):
     """Crash at the k-th durable write for every k: restore never sees a half-applied
     request, never loses an acknowledged one, and resuming ends in the same state."""
     data = tiny_graph()
-    requests = [NodeRequest([i]) for i in train_ids(data, 3)] + [EdgeRequest([[0], [0]])]
-    fps = _expected_fingerprints(requests[:3])
+    requests = [NodeRequest([i]) for i in train_ids(data, 4)] + [EdgeRequest([[0], [0]])]
+    fps = _expected_fingerprints(requests[:4])
     fitted = fast_retrain().fit(data)
+    # every checkpoint, one kept, and compaction of packs as soon as any byte is dead:
+    # every write of the protocol (pack, manifest, CURRENT, GC, compaction) is crashed at
+    monkeypatch.setattr(ledger_module, "_WASTE_SLACK", 0)
     at, crashed_somewhere = 1, True
     while crashed_somewhere:
         folder = tmp_path / f"crash-{at}"
@@ -179,16 +178,16 @@ def test_a_crash_at_every_write_point_is_recovered(tmp_path, monkeypatch):
         with monkeypatch.context() as m:
             _crashing(m, at)
             try:
-                led = Ledger(folder, checkpoint_every=2)
+                led = Ledger(folder, checkpoint_every=1, keep=1)
                 u = fitted.clone().fit(data)
                 led.init(u)
-                for r in requests[:3]:
+                for r in requests[:4]:
                     led.apply(u, r)
                     acknowledged += 1
                 crashed_somewhere = False
             except _Crash:
                 pass
-        led = Ledger(folder, checkpoint_every=2)
+        led = Ledger(folder, checkpoint_every=1, keep=1)
         if not led.exists:  # crashed before the genesis checkpoint: start over
             assert acknowledged == 0
             led.recover()
@@ -200,14 +199,16 @@ def test_a_crash_at_every_write_point_is_recovered(tmp_path, monkeypatch):
             assert summary["applied"] >= acknowledged, f"crash {at}: an acknowledged request was lost"
             assert ledger_fingerprint(u) == fps[summary["applied"]], f"crash {at}: half-applied state"
         done = sum(1 for r in led.records() if r["type"] == "request")
-        for r in requests[done:3]:
+        for r in requests[done:4]:
             led.apply(u, r)
-        assert ledger_fingerprint(u) == fps[3]
-        assert led.verify().ok, led.verify().errors
+        assert ledger_fingerprint(u) == fps[4]
+        result = led.verify()
+        assert result.ok and result.outcome == "ok", (at, result.errors, result.repairs)
+        assert result.checkpoints == 1  # keep=1: the garbage collector ran
         reloaded, _ = Ledger(folder).restore()
-        assert ledger_fingerprint(reloaded) == fps[3]
+        assert ledger_fingerprint(reloaded) == fps[4]
         at += 1
-    assert at > 10  # the protocol has many write points; each was crashed at
+    assert at > 40  # the protocol has many write points; each was crashed at
 
 
 def test_apply_refuses_a_model_out_of_sync_with_the_ledger(tmp_path):
