@@ -1,12 +1,18 @@
-"""Sustained request streams under the ledger: ``graphforget stream`` and ``graphforget replay``.
+"""Sustained request streams under the ledger: ``graphforget stream``, ``replay`` and ``verify``.
 
 ``graphforget stream --method M --dataset D --model X --requests N --seed S --ledger DIR``
 fits the method (first run only), then applies N sequential single-node deletions,
 each through :class:`~graphforget.ledger.Ledger`. The deleted nodes are the first N of a
 seeded permutation of the training nodes, fixed when the ledger is created, so a rerun
-on the same DIR resumes after the last journaled request. ``graphforget replay
---ledger DIR`` restores the model from the last consistent checkpoint and the journal
-and prints one JSON line with ``applied`` and ``fingerprint``.
+on the same DIR resumes after the last journaled request. It shows progress on a
+terminal and ends with a summary line (requests, retrains, mean unlearn and ledger
+seconds, disk used).
+
+``graphforget replay --ledger DIR`` restores the model from the newest consistent
+checkpoint and the journal (writing the repairs a crash needs, unless ``--no-persist``)
+and ``graphforget verify --ledger DIR`` checks everything without writing; each prints
+one outcome line (``ok``, ``repaired``, ``empty``, ``needs-repair``, ``diverged``,
+``damaged``) with a matching exit code (0, 1 or 2; see ``docs/trust.md``).
 """
 
 from __future__ import annotations
