@@ -232,19 +232,21 @@ class Ledger:
             measured cost of a checkpoint. The requests in between are recovered by
             re-applying them from the journal. (default: :obj:`"auto"`)
         keep: checkpoints kept (the newest ones); older ones are deleted and objects
-            no kept checkpoint refers to are garbage-collected. (default: :obj:`2`)
+            no kept checkpoint refers to are garbage-collected. It is recorded in
+            ``CURRENT``; ``None`` uses the recorded value (2 for a new ledger), so a replay
+            keeps what the stream kept. (default: :obj:`None`)
     """
 
     def __init__(self, directory: str | os.PathLike, checkpoint_every: int | str = "auto",
-                 keep: int = 2) -> None:
+                 keep: int | None = None) -> None:
         if checkpoint_every != "auto" and (isinstance(checkpoint_every, bool)
                                            or not isinstance(checkpoint_every, int) or checkpoint_every < 1):
             raise GraphForgetError(f"checkpoint_every must be a positive integer or 'auto', got {checkpoint_every!r}")
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
             raise GraphForgetError(f"keep must be a positive integer, got {keep!r}")
         self.directory = Path(directory)
         self.checkpoint_every = checkpoint_every
-        self.keep = keep
+        self._keep = keep
         self._lock_fd: int | None = None
         self._lock_shared = False
         self._tail_cache: tuple[tuple[int, int], dict[str, Any]] | None = None
@@ -266,6 +268,17 @@ class Ledger:
     def exists(self) -> bool:
         """Whether the directory holds an initialised ledger."""
         return (self.directory / CURRENT).is_file()
+
+    @property
+    def keep(self) -> int:
+        """Checkpoints kept: the value given, else the one recorded in ``CURRENT``, else 2."""
+        if self._keep is not None:
+            return self._keep
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            stored = json.loads((self.directory / CURRENT).read_text())["keep"]
+            if isinstance(stored, int) and not isinstance(stored, bool) and stored >= 1:
+                return stored
+        return 2
 
     def disk_usage(self) -> int:
         """Bytes of all files under the directory."""
@@ -375,8 +388,8 @@ class Ledger:
         key = self._journal_key()
         if self._tail_cache is not None and self._tail_cache[0] == key:
             return self._tail_cache[1]
-        records = self.records()
-        tail = {"count": len(records), "last_hash": records[-1]["hash"] if records else GENESIS,
+        records, _, torn, _ = self._read_lines()
+        tail = {"count": len(records), "last_hash": records[-1]["hash"] if records else GENESIS, "torn": torn,
                 "applied": sum(1 for r in records if r.get("type") == "request"
                                and r.get("outcome") == "applied"),
                 "head": _head_fingerprint(records)}
@@ -394,6 +407,9 @@ class Ledger:
     def _append(self, record: dict[str, Any]) -> dict[str, Any]:
         """Appends a sealed record (see :meth:`_seal`) and fsyncs the journal."""
         tail = dict(self._tail())
+        if tail.get("torn"):  # appending after the torn bytes would corrupt the journal's middle
+            raise LedgerError(f"the journal of {self.directory} ends with a torn line: repair it first "
+                              "(Ledger.recover(), Ledger.restore() or graphforget replay)")
         if record.get("seq") != tail["count"] or record.get("prev") != tail["last_hash"]:
             raise LedgerError("internal error: the record does not follow the journal's tail")
         line = _canonical(record) + b"\n"
@@ -558,7 +574,8 @@ class Ledger:
         good = [m for m in view.manifests if m.body is not None and m.seq < len(view.records)]
         if good and view.pointer != good[-1].name:
             write_atomic(self.directory / CURRENT,
-                         json.dumps({"checkpoint": good[-1].name, "seq": good[-1].seq}, sort_keys=True).encode())
+                         json.dumps({"checkpoint": good[-1].name, "seq": good[-1].seq, "keep": self.keep},
+                                    sort_keys=True).encode())
         for p in view.temporaries:
             p.unlink(missing_ok=True)
         self._tail_cache = None
@@ -648,7 +665,8 @@ class Ledger:
         write_atomic(folder / f"{name}.json", json.dumps(body, sort_keys=True).encode())
         self._manifest_objects[name] = self._objects_of_snapshot(snap, skeleton_id)
         write_atomic(self.directory / CURRENT,
-                     json.dumps({"checkpoint": name, "seq": record["seq"]}, sort_keys=True).encode())
+                     json.dumps({"checkpoint": name, "seq": record["seq"], "keep": self.keep},
+                                sort_keys=True).encode())
         return name
 
     @staticmethod
@@ -684,7 +702,8 @@ class Ledger:
         """Deletes manifests beyond ``keep`` (never the newest), then packs without a
         live object; plans compaction when the packs waste more than 30%."""
         manifests = [m for m in self._manifests() if m.body is not None]
-        drop = manifests[:-self.keep] if len(manifests) > self.keep else []
+        keep = self.keep
+        drop = manifests[:-keep] if len(manifests) > keep else []
         for m in drop:
             (self.directory / CHECKPOINTS / f"{m.name}.json").unlink(missing_ok=True)
             self._manifest_objects.pop(m.name, None)
@@ -1056,7 +1075,7 @@ class OpenLedger:
 
 
 def open_ledger(directory: str | os.PathLike, unlearner: Unlearner | None = None, *,
-                checkpoint_every: int | str = "auto", keep: int = 2,
+                checkpoint_every: int | str = "auto", keep: int | None = None,
                 config: dict[str, Any] | None = None) -> OpenLedger:
     """Opens the ledger in ``directory`` for a pipeline that logs its own deletions.
 
@@ -1115,7 +1134,7 @@ class LedgeredUnlearner:
 
     def __init__(self, unlearner: Unlearner | None, directory: str | os.PathLike,
                  checkpoint_every: int | str = "auto", config: dict[str, Any] | None = None,
-                 keep: int = 2) -> None:
+                 keep: int | None = None) -> None:
         self.ledger = Ledger(directory, checkpoint_every=checkpoint_every, keep=keep)
         if unlearner is None:
             self.unlearner, self.summary = self.ledger.restore()

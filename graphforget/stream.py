@@ -90,7 +90,7 @@ def _check_requests(requests: int | None, plan: list[int]) -> None:
 
 def run_stream(method: str, dataset: str, model: str, requests: int, seed: int, ledger_dir: str,
                params: dict[str, Any] | None = None, root: str | None = None,
-               split: str | None = None, checkpoint_every: int | str = "auto", keep: int = 2,
+               split: str | None = None, checkpoint_every: int | str = "auto", keep: int | None = None,
                progress: Any = None) -> dict[str, Any]:
     """Applies planned single-node deletions until ``requests`` have been journaled.
 
@@ -157,8 +157,9 @@ def _configure_stream(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=_checkpoint_every, default="auto",
                    help="checkpoint after this many applied requests, or 'auto' (default): when the "
                         "unlearning time since the last checkpoint reaches 20x a checkpoint's cost")
-    p.add_argument("--keep", type=_positive, default=2,
-                   help="checkpoints kept; older ones and unreferenced objects are deleted (default 2)")
+    p.add_argument("--keep", type=_positive, default=None,
+                   help="checkpoints kept; older ones and unreferenced objects are deleted "
+                        "(default: the ledger's, 2 for a new one)")
     p.add_argument("--quiet", action="store_true", help="no per-request JSON lines")
 
 

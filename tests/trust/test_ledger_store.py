@@ -294,6 +294,25 @@ def test_an_unacknowledged_torn_append_is_set_aside_not_deleted(tmp_path):
     assert [p.read_bytes() for p in (tmp_path / "torn").iterdir()] == [fragment]
 
 
+def test_apply_refuses_a_torn_journal_and_retention_survives_a_replay(tmp_path):
+    data = tiny_graph()
+    ids = train_ids(data, 6)
+    u = LedgeredUnlearner(fast_retrain().fit(data), tmp_path, checkpoint_every=1, keep=3)
+    for i in ids[:4]:
+        u.unlearn(NodeRequest([i]))
+    assert len(list((tmp_path / "checkpoints").iterdir())) == 3
+    with open(tmp_path / "journal.jsonl", "ab") as f:
+        f.write(b'{"type": "req')
+    with pytest.raises(LedgerError, match="torn line"):
+        u.unlearn(NodeRequest([ids[4]]))
+    assert Ledger(tmp_path).verify().outcome == "needs-repair"  # untouched: still repairable
+    restored, summary = Ledger(tmp_path).restore()  # no keep given: the recorded one (3)
+    assert summary["outcome"] == "repaired" and Ledger(tmp_path).keep == 3
+    led = Ledger(tmp_path, checkpoint_every=1)
+    led.apply(restored, NodeRequest([ids[4]]))
+    assert len(list((tmp_path / "checkpoints").iterdir())) == 3
+
+
 def test_a_checkpoint_beyond_the_journal_is_reported_untouched(tmp_path):
     _ledger(tmp_path, checkpoint_every=1)
     journal = tmp_path / "journal.jsonl"
