@@ -53,11 +53,12 @@ from torch.overrides import TorchFunctionMode
 
 from graphforget.errors import GraphForgetError
 
-__all__ = ["CHUNK_BYTES", "StateTracker", "Snapshot", "ObjectStore", "CheckpointError",
+__all__ = ["CHUNK_BYTES", "PACK_BYTES", "StateTracker", "Snapshot", "ObjectStore", "CheckpointError",
            "state_digest", "tensor_index", "parse_tensor_index", "build_skeleton",
            "fill_skeleton", "build_unlearner"]
 
 CHUNK_BYTES = 16384
+PACK_BYTES = 16 << 20  # a new pack is started once one holds this much
 FINGERPRINT_SCHEME = "sha256-merkle-16k"
 _MARK = "__graphforget_tensor__"
 _PACK_MAGIC = b"GFPACK1\n"
@@ -530,41 +531,60 @@ class ObjectStore:
         return digest in self.where
 
     def write(self, objects: Iterable[tuple[str, Any]], name: str,
-              rewrite: set[str] | frozenset[str] = frozenset()) -> str | None:
+              rewrite: set[str] | frozenset[str] = frozenset()) -> list[str]:
         """Writes the objects not yet stored (and those in ``rewrite``, copies of live
-        objects of packs being compacted) into a new pack; returns its name (``None``
-        when there was nothing to write)."""
+        objects of packs being compacted) into new packs of at most about
+        :data:`PACK_BYTES` each (so that garbage collection frees space in small
+        steps); returns their names. Every pack is fsynced and renamed, then the
+        directory is fsynced once."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.directory / f"pack-{name}-{os.urandom(4).hex()}.pack"
-        tmp = self.directory / f".tmp-{final.name}"
-        index: list[list[Any]] = []
+        written: list[tuple[Path, Path, list[list[Any]]]] = []
         seen: set[str] = set()
-        with open(tmp, "wb") as f:
-            f.write(_PACK_MAGIC)
-            offset = len(_PACK_MAGIC)
+        f, offset = None, 0
+        try:
             for digest, payload in objects:
                 if digest in seen or (digest in self.where and digest not in rewrite):
                     continue
                 seen.add(digest)
+                if f is None or offset >= PACK_BYTES:
+                    if f is not None:
+                        self._seal_pack(f, written[-1][2])
+                    final = self.directory / f"pack-{name}-{os.urandom(4).hex()}.pack"
+                    tmp = self.directory / f".tmp-{final.name}"
+                    written.append((tmp, final, []))
+                    f = open(tmp, "wb")  # noqa: SIM115 - closed by _seal_pack or below
+                    f.write(_PACK_MAGIC)
+                    offset = len(_PACK_MAGIC)
                 n = len(memoryview(payload).cast("B"))
                 f.write(payload)
-                index.append([digest, offset, n])
+                written[-1][2].append([digest, offset, n])
                 offset += n
-            if not index:
+            if f is not None:
+                self._seal_pack(f, written[-1][2])
+                f = None
+        finally:
+            if f is not None:
                 f.close()
-                tmp.unlink()
-                return None
-            raw = json.dumps({"objects": index}, separators=(",", ":")).encode()
-            f.write(raw + struct.pack("<Q", len(raw)) + _PACK_END)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, final)
-        fsync_dir(self.directory)
-        pack = _Pack(final.name, final.stat().st_size, {d: (o, n) for d, o, n in index})
-        self.packs[final.name] = pack
-        for d in pack.objects:
-            self.where[d] = final.name
-        return final.name
+        for tmp, final, _ in written:
+            os.rename(tmp, final)
+        if written:
+            fsync_dir(self.directory)
+        names = []
+        for _, final, index in written:
+            pack = _Pack(final.name, final.stat().st_size, {d: (o, n) for d, o, n in index})
+            self.packs[final.name] = pack
+            for d in pack.objects:
+                self.where[d] = final.name
+            names.append(final.name)
+        return names
+
+    @staticmethod
+    def _seal_pack(f: Any, index: list[list[Any]]) -> None:
+        raw = json.dumps({"objects": index}, separators=(",", ":")).encode()
+        f.write(raw + struct.pack("<Q", len(raw)) + _PACK_END)
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
 
     def read(self, digest: str) -> bytes:
         """An object's bytes, checked against its digest."""

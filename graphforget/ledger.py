@@ -30,14 +30,18 @@ Protocol for one request (:meth:`Ledger.apply`):
 4. when a checkpoint is due, its manifest (which embeds the record) is written
    atomically, then ``CURRENT`` is replaced atomically (temporary file, fsync,
    ``os.replace``, directory fsync); then manifests beyond the retention (``keep``) are
-   deleted and packs holding no object of a kept manifest are deleted (or, when the
-   waste exceeds 30% of the live bytes, their live objects are copied into the next
-   pack first).
+   deleted and packs holding no object of a kept manifest are deleted (when the packs
+   hold 30% more than the live bytes, the live objects of the emptiest packs are
+   copied into the next checkpoint's packs first, which frees those packs).
 
 Checkpoints are due every ``checkpoint_every`` applied requests, or, with ``"auto"``
 (the default), when the unlearning time since the last checkpoint reaches 20 times
 the measured cost of a checkpoint (so checkpoints cost at most about 5% of the
-unlearning time, and a crash re-applies at most that much work).
+unlearning time, and a crash re-applies at most that much work), or when the bytes the
+state changed by since the last checkpoint reach 10% of its size (so that two kept
+checkpoints share most of their objects and the folder stays near one state's size).
+Packs hold at most about 16 MB each, so that garbage collection frees space in small
+steps; compaction copies at most 10% of the live bytes (or one pack) per checkpoint.
 
 A crash can therefore leave (a) a torn last journal line, never acknowledged, which a
 repair sets aside under ``torn/`` (never deleted); (b) applied records newer than the
@@ -71,6 +75,7 @@ from typing import Any
 
 from graphforget._checkpoint import (
     FINGERPRINT_SCHEME,
+    PACK_BYTES,
     CheckpointError,
     ObjectStore,
     Snapshot,
@@ -102,7 +107,8 @@ OBJECTS = "objects"
 TORN = "torn"
 LOCK = "lock"
 LEDGER_FORMAT = 2
-AUTO_RATIO = 20.0  # "auto": checkpoint once unlearning time reaches 20x a checkpoint's cost
+AUTO_RATIO = 20.0  # "auto": checkpoint once unlearning time reaches 20x a checkpoint's cost, ...
+AUTO_CHANGED = 0.1  # ... or once the bytes changed since the last one reach 10% of the state
 _WASTE = 1.3  # compact packs once they hold 30% more bytes than the live objects ...
 _WASTE_SLACK = 1 << 20  # ... and more than 1 MB of dead bytes
 # Keys of UnlearnReport.diagnostics that certified methods use for their guarantee.
@@ -256,6 +262,8 @@ class Ledger:
         self._manifest_objects: dict[str, set[str]] = {}
         self._compact: set[str] = set()
         self._since_checkpoint = 0.0  # unlearning seconds since the last checkpoint
+        self._changed_bytes = 0  # bytes re-hashed since the last checkpoint (over-counts repeats)
+        self._state_bytes = 0
         self._checkpoint_cost: float | None = None  # running estimate of one checkpoint's cost
         self.last: dict[str, float] = {}  # timings of the last apply()
 
@@ -607,7 +615,8 @@ class Ledger:
 
     def _due(self, applied: int) -> bool:
         if self.checkpoint_every == "auto":
-            return self._checkpoint_cost is None or self._since_checkpoint >= AUTO_RATIO * self._checkpoint_cost
+            return (self._checkpoint_cost is None or self._since_checkpoint >= AUTO_RATIO * self._checkpoint_cost
+                    or self._changed_bytes >= AUTO_CHANGED * self._state_bytes)
         return applied % int(self.checkpoint_every) == 0
 
     def _store_objects(self, snap: Snapshot, seq: int) -> str:
@@ -717,10 +726,14 @@ class Ledger:
         total, alive = store.size(), sum(per_pack.values())
         self._compact = set()
         if total > _WASTE * alive + _WASTE_SLACK:
+            # the emptiest packs first; at most 10% of the live bytes (or one pack) copied
+            # per checkpoint, so that compaction never doubles the folder for a moment
+            budget = max(PACK_BYTES, 0.1 * alive)
             for name in sorted(per_pack, key=lambda n: per_pack[n] / max(1, store.packs[n].size)):
-                if total <= 1.1 * alive:
+                if total <= 1.1 * alive or (self._compact and per_pack[name] > budget):
                     break
                 self._compact.add(name)
+                budget -= per_pack[name]
                 total -= store.packs[name].size - per_pack[name]
 
     def _checkpoint_now(self, unlearner: Unlearner, snap: Snapshot, record: dict[str, Any], applied: int,
@@ -730,6 +743,7 @@ class Ledger:
         self._write_manifest(unlearner, snap, record, applied, skeleton_id)
         self._gc()
         self._since_checkpoint = 0.0
+        self._changed_bytes = 0
 
     def _load_checkpoint(self, m: _Manifest) -> Unlearner:
         """The unlearner of a manifest; every object is checked, then the fingerprint."""
@@ -913,7 +927,11 @@ class Ledger:
                 raise
             t1 = time.perf_counter()
             unlearn_s = float(report.seconds)
+            hashed = self._tracker.bytes_hashed if self._tracker is not None and self._tracked is unlearner else 0
             snap = self._snap(unlearner)
+            if self._tracker is not None:
+                self._changed_bytes += self._tracker.bytes_hashed - hashed
+            self._state_bytes = sum(tr.obj.numel() * tr.obj.element_size() for tr in snap.leaves.values())
             applied = tail["applied"] + 1
             self._since_checkpoint += unlearn_s
             due = self._due(applied)

@@ -396,9 +396,6 @@ def test_python_api_opens_applies_verifies_and_restores(tmp_path):
 
 def test_auto_checkpoints_cost_a_bounded_share_of_unlearning(tmp_path, monkeypatch):
     data = tiny_graph()
-    u = fast_retrain().fit(data)
-    led = Ledger(tmp_path)  # checkpoint_every="auto"
-    led.init(u)
     real = ledger_module.Ledger._checkpoint_now
 
     def slow(self, *args, **kwargs):  # a checkpoint costs 50 ms
@@ -406,10 +403,23 @@ def test_auto_checkpoints_cost_a_bounded_share_of_unlearning(tmp_path, monkeypat
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(ledger_module.Ledger, "_checkpoint_now", slow)
-    written = 0
-    for i in train_ids(data, 12):
-        led.apply(u, NodeRequest([i]))
-        written += int(led.last["checkpoint"])
-    # unlearning takes ~10 ms here: a checkpoint is due only every ~100 requests of it
-    assert written == 1
-    assert led.verify().ok
+
+    def stream(folder):
+        u = fast_retrain().fit(data)
+        led = Ledger(folder)  # checkpoint_every="auto"
+        led.init(u)
+        written = 0
+        for i in train_ids(data, 12):
+            led.apply(u, NodeRequest([i]))
+            written += int(led.last["checkpoint"])
+        assert led.verify().ok
+        return written
+
+    # the time rule: unlearning takes ~10 ms, a checkpoint 50 ms: one is due only after
+    # ~1 s of unlearning (the first request always writes one, to measure the cost)
+    with monkeypatch.context() as m:
+        m.setattr(ledger_module, "AUTO_CHANGED", 1e9)
+        assert stream(tmp_path / "time") == 1
+    # the size rule: retraining rewrites more than 10% of this state on every request, so
+    # every request is checkpointed (two kept checkpoints then share all but one step)
+    assert stream(tmp_path / "size") == 12
