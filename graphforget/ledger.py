@@ -20,9 +20,10 @@ Protocol for one request (:meth:`Ledger.apply`):
    see :mod:`graphforget._checkpoint`), then the request is served **in memory**
    (``unlearner.unlearn``); a request the unlearner rejects (invalid ids, unsupported
    kind, ...) leaves the state untouched and is journaled with ``outcome: "rejected"``;
-2. when a checkpoint is due, the objects of the new state that no pack holds yet are
-   written to a new pack (temporary name, fsync, rename, directory fsync); nothing
-   refers to them yet;
+2. when a checkpoint is due, the oldest kept checkpoint is deleted if ``keep`` are
+   kept (never the newest, so one always remains), with the packs only it used; then
+   the objects of the new state that no pack holds yet are written to new packs
+   (temporary name, fsync, rename, directory fsync); nothing refers to them yet;
 3. the record (content hash, kind, ids, timestamp, method, outcome, fingerprints
    before/after, timings, certified bound/budget when the report carries them) is
    appended to the journal and **fsynced before any pointer to a new state is
@@ -622,6 +623,9 @@ class Ledger:
     def _store_objects(self, snap: Snapshot, seq: int) -> str:
         """Writes the snapshot's objects that no pack holds (plus the live objects of
         packs being compacted) into one new pack; returns the skeleton's digest."""
+        # "keep N" holds at every moment: the oldest kept checkpoint goes before the new
+        # one is written (never the newest, which stays until the new one is durable)
+        self._gc(keep=max(1, self.keep - 1))
         store = self._objects()
         skeleton = build_skeleton(snap.state, snap.leaves)
         skeleton_id = hashlib.sha256(skeleton).hexdigest()
@@ -707,11 +711,11 @@ class Ledger:
                 live |= self._objects_of(m)
         return live
 
-    def _gc(self) -> None:
+    def _gc(self, keep: int | None = None) -> None:
         """Deletes manifests beyond ``keep`` (never the newest), then packs without a
         live object; plans compaction when the packs waste more than 30%."""
         manifests = [m for m in self._manifests() if m.body is not None]
-        keep = self.keep
+        keep = max(1, self.keep if keep is None else keep)
         drop = manifests[:-keep] if len(manifests) > keep else []
         for m in drop:
             (self.directory / CHECKPOINTS / f"{m.name}.json").unlink(missing_ok=True)
