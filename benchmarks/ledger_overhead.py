@@ -115,9 +115,9 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         ledger_module.Ledger._write_manifest = manifest  # type: ignore[method-assign]
         real_gc = ledger_module.Ledger._gc
 
-        def gc(self: Any) -> None:
+        def gc(self: Any, *args: Any, **kwargs: Any) -> None:
             peaks.append(_du(str(self.directory)))
-            real_gc(self)
+            real_gc(self, *args, **kwargs)
 
         ledger_module.Ledger._gc = gc  # type: ignore[method-assign]
 
