@@ -30,6 +30,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "stream": ("graphforget.stream",
                "serve N single-node deletions one by one, with a crash-safe ledger (resumable)"),
     "replay": ("graphforget.stream", "replay and verify a ledger written by `graphforget stream`"),
+    "verify": ("graphforget.stream", "check a ledger's journal and checkpoints without changing anything"),
 }
 
 _DESCRIPTION = """Machine unlearning for PyTorch Geometric.
