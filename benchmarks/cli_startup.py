@@ -7,6 +7,9 @@ Each command runs in a fresh interpreter (`python -m graphforget ...`) with the
 package of the measured tree first on PYTHONPATH; the median of N runs is reported.
 `list` is measured cold (empty listing cache) and warm (second run: the listing is
 read from $GRAPHFORGET_CACHE/cli, keyed by the package's files).
+
+Why a script and not a ``graphforget reproduce`` table: it times the interpreter start-up of
+the command line of two source trees, not unlearning cells.
 """
 
 from __future__ import annotations
