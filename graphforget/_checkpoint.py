@@ -211,7 +211,8 @@ class _Tracked:
         return self.obj if self.obj._version == self.version else None
 
     def seal(self, chunk: int) -> None:
-        assert self.digests is not None
+        if self.digests is None:  # an internal invariant: tracked tensors are hashed before sealing
+            raise CheckpointError("a tensor was sealed before it was hashed")
         if self.head is None or self.chunk != chunk:
             dtype, shape = self.meta
             nbytes = self.obj.numel() * self.obj.element_size()

@@ -700,7 +700,8 @@ class Ledger:
         cached = self._manifest_objects.get(m.name)
         if cached is not None:
             return cached
-        assert m.body is not None
+        if m.body is None:
+            raise LedgerError(f"checkpoint {m.name} has no readable manifest")
         store = self._objects()
         out = {str(m.body["skeleton"])}
         for digest in m.body["tensors"].values():
@@ -757,7 +758,8 @@ class Ledger:
 
     def _load_checkpoint(self, m: _Manifest) -> Unlearner:
         """The unlearner of a manifest; every object is checked, then the fingerprint."""
-        assert m.body is not None
+        if m.body is None:
+            raise LedgerError(f"checkpoint {m.name} has no readable manifest")
         store = self._objects()
         try:
             skeleton = load_skeleton(store.read(str(m.body["skeleton"])))
@@ -1020,7 +1022,8 @@ def _check_chain(records: list[dict[str, Any]]) -> tuple[list[str], int, int]:
 def _check_manifest_objects(store: ObjectStore, m: _Manifest, checked: dict[str, str | None]) -> list[str]:
     """Problems with the objects of one manifest, naming the tensor and the file
     (``checked`` caches verdicts across manifests: each object is hashed once)."""
-    assert m.body is not None
+    if m.body is None:
+        return [f"checkpoint {m.name}: the manifest is unreadable"]
     errors: list[str] = []
     skeleton = str(m.body["skeleton"])
     checked.update(store.check([skeleton], skip=checked))
