@@ -220,21 +220,40 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
 
     from graphforget.bench.runner import _fmt, _fmt_distance, diagnostics_note, summarize
 
+    def short(value: float, decimals: int | None = None) -> str:
+        """At most 6 characters (the demo's 80 columns): no spread, no long exponents."""
+        x = float(value[0] if isinstance(value, tuple) else value)
+        if x != x:
+            return "n/a"
+        if decimals is not None:
+            return f"{x:.{decimals}f}"
+        if x == 0 or 1e-3 <= abs(x) < 10:
+            return f"{x:.2g}"
+        if abs(x) >= 10:
+            return f"{x:.0f}" if abs(x) < 1e6 else f"{x:.0e}".replace("e+0", "e")
+        return f"{x:.0e}".replace("e-0", "e-")
+
     def speed(pair: tuple[float, float]) -> str:
-        text = _fmt(pair, 2)
+        text = short(pair)
         return text + "*" if single_timing and text != "n/a" else text
 
     def dist(pair: tuple[float, float], kind: str | None) -> str:
         if not legend:
             return _fmt_distance(pair, kind)
-        return _fmt(pair, 2) + (" KL" if kind == "output_kl" else "")
+        return short(pair) + (" KL" if kind == "output_kl" else "")
+
+    def util(pair: tuple[float, float]) -> str:
+        return short(pair, 3) if legend else _fmt(pair, 4)
+
+    def secs(pair: tuple[float, float]) -> str:
+        return short(pair) if legend else _fmt(pair, 3)
 
     compact = legend is not None  # the demo: fits 80 columns
     if compact:
         from rich import box
 
         table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-                      padding=(0, 1))
+                      padding=(0, 1), collapse_padding=True)
     else:
         table = Table(title=title)
     cols = (("method", "req.", "orig.", "unl.", "retr.", "unl. s", "retr. s", "×",
@@ -244,8 +263,6 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
     for i, col in enumerate(cols):
         table.add_column(col, justify="left" if i < 2 else "right", no_wrap=compact,
                          max_width=14 if compact and i == 0 else None)
-    digits = 3 if compact else 4
-    sec = 2 if compact else 3
     rows = summarize(records)
     if include_original:
         seen = set()
@@ -256,15 +273,15 @@ def _print_table(records: Sequence[dict[str, Any]], title: str, include_original
                 continue
             seen.add(r["request"])
             table.add_row("original" if compact else "original (no unlearning)", r["request"],
-                          _fmt((r["utility_original"], 0), digits),
-                          _fmt((r["utility_original"], 0), digits), _fmt((r["utility_retrain"], 0), digits),
-                          "0", _fmt((r["retrain_seconds"], 0), sec), "-",
+                          util((r["utility_original"], 0)),
+                          util((r["utility_original"], 0)), util((r["utility_retrain"], 0)),
+                          "0", secs((r["retrain_seconds"], 0)), "-",
                           dist((r["distance_original_to_retrain"], 0), r.get("distance_kind")),
                           *(() if compact else ("1", "-")))
     for r in rows:
-        table.add_row(r["method"], r["request"], _fmt(r["utility_original"], digits),
-                      _fmt(r["utility_unlearned"], digits), _fmt(r["utility_retrain"], digits),
-                      _fmt(r["unlearn_seconds"], sec), _fmt(r["retrain_seconds"], sec),
+        table.add_row(r["method"], r["request"], util(r["utility_original"]),
+                      util(r["utility_unlearned"]), util(r["utility_retrain"]),
+                      secs(r["unlearn_seconds"]), secs(r["retrain_seconds"]),
                       speed(r["speedup"]) if compact else _fmt(r["speedup"], 3),
                       dist(r["distance_to_retrain"], r["distance_kind"]),
                       *(() if compact else (_fmt(r["fidelity_ratio"], 3), diagnostics_note(r))))
