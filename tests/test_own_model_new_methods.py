@@ -14,7 +14,7 @@ from graphforget.exact.sharded import _stage_seed, shard_seed
 from graphforget.partition import induced_view
 from graphforget.testing import check_unlearner, small_graph
 from graphforget.training import seeded
-from tests.test_own_model import IN, CLASSES, MyGNN, _same, _state, trained, user_train
+from tests.test_own_model import CLASSES, IN, MyGNN, _same, _state, trained, user_train
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
 
