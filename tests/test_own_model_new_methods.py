@@ -166,3 +166,16 @@ def test_user_loss_fn_reaches_megu_fit(graph):
 
     gf.make_method("megu", model=MyGNN, loss_fn=loss, epochs=2, unlearn_epochs=2).fit(small_graph(num_nodes=40))
     assert seen and set(seen) == {"MyGNN"}
+
+
+def test_float64_user_models_and_builtin_dtype(graph):
+    node = gf.NodeRequest([int(graph.train_mask.nonzero()[0])])
+    for method in ATTACHABLE:
+        model = trained(graph).double()
+        u = gf.make_method(method, **FAST[method]).attach(model, graph)
+        u.unlearn(node)
+        assert next(model.parameters()).dtype == torch.float64 and u.predict_logits().dtype == torch.float64
+    for method in sorted(FAST):
+        b = gf.make_method(method, epochs=3, dtype="float64", **FAST[method]).fit(graph)
+        b.unlearn(node)
+        assert b.predict_logits().dtype == torch.float64, method

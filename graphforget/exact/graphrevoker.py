@@ -161,7 +161,7 @@ class ContrastiveAggregator(Aggregator):
         g = torch.Generator().manual_seed(self.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            net = ContrastiveAggregatorNet(k, c, self.proj_dim, self.attn_dim)
+            net = ContrastiveAggregatorNet(k, c, self.proj_dim, self.attn_dim).to(z.dtype)  # float64 shards
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         ei = self.edge_index_
         if ei is not None and ei.numel():
@@ -232,7 +232,7 @@ class ContrastiveAggregator(Aggregator):
             self.net_ = None
             return
         net = ContrastiveAggregatorNet(int(state["shards"]), int(state["classes"]),
-                                       self.proj_dim, self.attn_dim)
+                                       self.proj_dim, self.attn_dim).to(state["net"]["b_proj"].dtype)
         net.load_state_dict(state["net"])
         net.eval()
         self.net_ = net
