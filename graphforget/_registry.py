@@ -106,6 +106,10 @@ def make_method(name: str | type, **params: Any) -> Any:
     """Instantiates a registered method, accepting only parameters its ``__init__`` knows."""
     cls = resolve_method(name)
     known = set(cls.param_names())
+    refusal = getattr(cls, "user_model_error", None)
+    if callable(refusal) and params.get("model") is not None and not isinstance(params["model"], str):
+        # a method that keeps its own (linear) model names why it cannot take the user's one
+        raise refusal(params["model"])
     unknown = sorted(set(params) - known)
     if unknown:
         raise UnknownNameError(

@@ -43,6 +43,7 @@ from graphforget.models import build_model
 from graphforget.requests import ForgetRequest, NodeRequest
 from graphforget.training import seeded
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
+from graphforget.user_model import fresh_module, message_passing_layers
 
 __all__ = ["D2DGN"]
 
@@ -61,22 +62,34 @@ class D2DGN(GNNUnlearner):
         temperature (float): distillation temperature. (default: :obj:`1.0`)
         embedding_weight (float): weight of the embedding (MSE) terms. (default: :obj:`1.0`)
         student (str): ``"original"`` or ``"fresh"``. (default: :obj:`"original"`)
-        **backbone: as :class:`~graphforget.gnn.GNNUnlearner`.
+        **backbone: as :class:`~graphforget.gnn.GNNUnlearner`, the user's model included
+            (``model=`` module or factory, ``train_fn``, ``forward_fn``, ``loss_fn``,
+            ``device``, ``dtype``). :meth:`attach` adopts a trained user model as the
+            preserver; the destroyer and a ``"fresh"`` student are fresh copies of it
+            (template re-initialised under the seed), and the distilled student is written
+            into the user's model in place. The embedding terms read the output of the
+            model's first ``MessagePassing`` layer (a user model without one needs
+            ``embedding_weight=0``).
     """
 
     guarantee = Guarantee.APPROXIMATE
     supported_requests = (NodeRequest,)
     tasks = (Task.NODE,)
+    attachable = True
 
     def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
                  epochs: int = 200, patience: int | None = None, seed: int = 0,
                  model_kwargs: dict[str, Any] | None = None, unlearn_epochs: int = 50,
                  unlearn_lr: float = 1e-3, alpha: float = 0.8, temperature: float = 1.0,
-                 embedding_weight: float = 1.0, student: str = "original") -> None:
+                 embedding_weight: float = 1.0, student: str = "original",
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs)
+                         patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype)
         self.unlearn_epochs = unlearn_epochs
         self.unlearn_lr = unlearn_lr
         self.alpha = alpha
@@ -101,12 +114,23 @@ class D2DGN(GNNUnlearner):
         if self.student not in STUDENTS:
             raise GraphForgetError(f"student must be one of {STUDENTS}, got {self.student!r}")
 
+    def _check_user_model(self, data: Data) -> torch.nn.Module:
+        module = super()._check_user_model(data)
+        if self.embedding_weight and not message_passing_layers(module):
+            raise GraphForgetError(
+                f"d2dgn distils the output of the first message-passing layer (embedding_weight="
+                f"{self.embedding_weight!r}), but {type(module).__name__} has no "
+                "torch_geometric.nn.MessagePassing submodule; pass embedding_weight=0")
+        return module
+
     def _destroyer(self) -> torch.nn.Module:
         with seeded(derive_seed(self.seed, "d2dgn-destroyer", len(self.history_))):
+            if self.is_user_model:
+                return self._wrap(fresh_module(self.model)).eval()
             model = build_model(self.model, self.in_channels_, self.num_classes_,
                                 hidden_channels=self.hidden_channels, num_layers=self.num_layers,
                                 dropout=self.dropout, **(self.model_kwargs or {}))
-        return model.eval()
+        return self._place(model).eval()
 
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
         self._check_params()
@@ -145,7 +169,7 @@ class D2DGN(GNNUnlearner):
         if any(not torch.isfinite(p).all() for p in student.parameters()):
             raise GraphForgetError("D2DGN diverged (non-finite parameters): lower unlearn_lr")
         t2 = time.perf_counter()
-        self.model_ = student
+        self._commit_model(student)  # an attached user model is updated in place
         report.breakdown.update(teachers=t1 - t0, distil=t2 - t1)
         report.affected.update(nodes=int(deleted.numel()), retained=int(kept.numel()))
         report.diagnostics.update(loss_start=history[0], loss_end=history[-1])

@@ -53,14 +53,21 @@ def forget_view(request: ForgetRequest, before: Data, retained: Data) -> Data:
 
 def first_layer_output(model: torch.nn.Module, data: Data) -> tuple[Tensor, Tensor | None]:
     """The backbone's logits on ``data`` and the output of its first message-passing layer
-    (``model.convs[0]``, captured by a forward hook; ``None`` for backbones without convs)."""
+    (``model.convs[0]``, or a user model's first ``MessagePassing`` submodule, captured by a
+    forward hook; ``None`` for backbones without convs)."""
     from graphforget.training import forward
+    from graphforget.user_model import UserModel
 
     convs = getattr(model, "convs", None)
-    if not isinstance(convs, torch.nn.ModuleList) or len(convs) < 2:
+    if isinstance(model, UserModel):  # the user's first MessagePassing layer (registration order)
+        first = convs[0] if convs else None
+    else:
+        first = convs[0] if isinstance(convs, torch.nn.ModuleList) and len(convs) >= 2 else None
+    if first is None:
         return forward(model, data), None
     captured: list[Tensor] = []
-    handle = convs[0].register_forward_hook(lambda _m, _a, out: captured.append(out))
+    handle = first.register_forward_hook(
+        lambda _m, _a, out: captured.append(out[0] if isinstance(out, tuple) else out))
     try:
         out = forward(model, data)
     finally:

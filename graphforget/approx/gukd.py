@@ -82,7 +82,13 @@ class GUKD(GNNUnlearner):
             training, the price of a fresh student; lower it to trade utility for time).
         kd_weight (float): :math:`\lambda`. (default: :obj:`1.0`)
         temperature (float): distillation temperature. (default: :obj:`2.0`)
-        **backbone: the student, as :class:`~graphforget.gnn.GNNUnlearner`.
+        **backbone: the student, as :class:`~graphforget.gnn.GNNUnlearner`: ``model`` may
+            be the user's factory or template module. ``train_fn`` trains the student at
+            ``fit`` (and the retrain reference); the student rebuilt at every request is
+            trained by the built-in loop on the method's objective (cross-entropy + KD, which
+            a user loop cannot carry), ``loss_fn`` replacing its cross-entropy term. The
+            teacher is always the method's GCNII (built-in loop). GUKD trains fresh students
+            and cannot attach to a trained model.
     """
 
     guarantee = Guarantee.APPROXIMATE
@@ -95,10 +101,14 @@ class GUKD(GNNUnlearner):
                  model_kwargs: dict[str, Any] | None = None, teacher_layers: int = 8,
                  teacher_hidden: int = 64, teacher_epochs: int | None = None,
                  teacher_refresh: bool = False, unlearn_epochs: int | None = None,
-                 kd_weight: float = 1.0, temperature: float = 2.0) -> None:
+                 kd_weight: float = 1.0, temperature: float = 2.0,
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs)
+                         patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype)
         self.teacher_layers = teacher_layers
         self.teacher_hidden = teacher_hidden
         self.teacher_epochs = teacher_epochs
@@ -127,8 +137,9 @@ class GUKD(GNNUnlearner):
 
     def _build_teacher(self) -> torch.nn.Module:
         with seeded(derive_seed(self.seed, "gukd-teacher")):
-            return GCNIITeacher(self.in_channels_, int(self.teacher_hidden), self.num_classes_,
-                                layers=int(self.teacher_layers), dropout=self.dropout)
+            teacher = GCNIITeacher(self.in_channels_, int(self.teacher_hidden), self.num_classes_,
+                                   layers=int(self.teacher_layers), dropout=self.dropout)
+        return self._place(teacher)
 
     def _train_teacher(self, data: Data) -> torch.nn.Module:
         teacher = self._build_teacher()
@@ -154,10 +165,12 @@ class GUKD(GNNUnlearner):
         with seeded(derive_seed(self.seed, "gukd-student", len(self.history_))):
             student = self._build_model()
         temp, lam = float(self.temperature), float(self.kd_weight)
+        user_loss = self._loss_for_loop()
 
         def loss_fn(model: torch.nn.Module, data: Data, mask: Tensor) -> Tensor:
             out = forward(model, data)
-            return F.cross_entropy(out[mask], data.y[mask]) + lam * kd_loss(out[kept], soft[kept], temp)
+            fit = F.cross_entropy(out[mask], data.y[mask]) if user_loss is None else user_loss(model, data, mask)
+            return fit + lam * kd_loss(out[kept], soft[kept].to(out.dtype), temp)
 
         epochs = max(1, int(self.epochs)) if self.unlearn_epochs is None else int(self.unlearn_epochs)
         history = train_node_classifier(student, retained, TrainConfig(

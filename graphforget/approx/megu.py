@@ -61,6 +61,7 @@ from graphforget.models import propagate
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import forward, seeded
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
+from graphforget.user_model import message_passing_hops
 
 __all__ = ["MEGU", "high_influence_neighbours"]
 
@@ -131,23 +132,32 @@ class MEGU(GNNUnlearner):
         temperature (float): distillation temperature. (default: :obj:`1.0`)
         alpha (float): first similarity threshold of the neighbour selection. (default: :obj:`0.1`)
         alpha_step (float): its increment. (default: :obj:`0.1`)
-        hops (int, optional): neighbourhood radius (default: ``num_layers``).
-        **backbone: as :class:`~graphforget.gnn.GNNUnlearner`.
+        hops (int, optional): neighbourhood radius (default: ``num_layers``; for a user
+            model its message-passing hops).
+        **backbone: as :class:`~graphforget.gnn.GNNUnlearner`, the user's model included
+            (``model=`` module or factory, ``train_fn``, ``forward_fn``, ``loss_fn``,
+            ``device``, ``dtype``). :meth:`attach` adopts a trained user model, which
+            ``unlearn`` updates in place (the unlearning module is the method's own).
     """
 
     guarantee = Guarantee.APPROXIMATE
     supported_requests = (NodeRequest, EdgeRequest, FeatureRequest)
     tasks = (Task.NODE,)
+    attachable = True
 
     def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
                  epochs: int = 200, patience: int | None = None, seed: int = 0,
                  model_kwargs: dict[str, Any] | None = None, unlearn_epochs: int = 50,
                  unlearn_lr: float = 1e-3, kappa: float = 0.5, temperature: float = 1.0,
-                 alpha: float = 0.1, alpha_step: float = 0.1, hops: int | None = None) -> None:
+                 alpha: float = 0.1, alpha_step: float = 0.1, hops: int | None = None,
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs)
+                         patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype)
         self.unlearn_epochs = unlearn_epochs
         self.unlearn_lr = unlearn_lr
         self.kappa = kappa
@@ -173,18 +183,25 @@ class MEGU(GNNUnlearner):
                                       or self.hops < 1):
             raise GraphForgetError(f"hops must be an integer >= 1 or None, got {self.hops!r}")
 
+    def _depth(self) -> int:
+        """The default ``hops``: ``num_layers``, or for a user model its message-passing
+        hops (:func:`~graphforget.user_model.message_passing_hops`)."""
+        module = self._user_module()
+        return self.num_layers if module is None else message_passing_hops(module)
+
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
         self._check_params()
         before = self.data_
         t0 = time.perf_counter()
         targets = request_targets(request)
-        hops = self.num_layers if self.hops is None else int(self.hops)
+        hops = self._depth() if self.hops is None else int(self.hops)
         candidates = ~retained.forgotten_mask
         hin, threshold = high_influence_neighbours(before.x, before.edge_index, targets, max(hops, 1),
                                                    candidates, float(self.alpha), float(self.alpha_step))
         with torch.no_grad():
             self.model_.eval()
-            preds = forward(self.model_, before).argmax(dim=-1)
+            logits0 = forward(self.model_, before)
+            preds = logits0.argmax(dim=-1)
         forget_labels, labelled = _training_labels(before, preds, self.num_classes_)
         keep_labelled = labelled & ~retained.forgotten_mask
         hin_labelled = hin[keep_labelled[hin]]
@@ -192,7 +209,7 @@ class MEGU(GNNUnlearner):
         view = forget_view(request, before, retained)
         model = copy.deepcopy(self.model_)
         c = self.num_classes_
-        gate = torch.nn.Linear(c, c)
+        gate = torch.nn.Linear(c, c, dtype=logits0.dtype, device=logits0.device)
         with torch.no_grad():
             gate.weight.copy_(torch.eye(c))
             gate.bias.zero_()
@@ -220,7 +237,7 @@ class MEGU(GNNUnlearner):
         if any(not torch.isfinite(p).all() for p in model.parameters()):
             raise GraphForgetError("MEGU diverged (non-finite parameters): lower unlearn_lr or kappa")
         t2 = time.perf_counter()
-        self.model_ = model
+        self._commit_model(model)  # an attached user model is updated in place
         report.breakdown.update(select=t1 - t0, train=t2 - t1)
         report.affected.update(nodes=int(targets.numel()), neighbours=int(hin.numel()),
                                labelled_neighbours=int(hin_labelled.numel()))

@@ -56,6 +56,7 @@ from graphforget.models import propagate
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import forward, seeded
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
+from graphforget.user_model import message_passing_hops
 
 __all__ = ["SGU", "node_influence"]
 
@@ -93,13 +94,18 @@ class SGU(GNNUnlearner):
         forget_weight (float): :math:`\eta`, weight of the forgotten nodes' uniform
             target (node requests). (default: :obj:`1.0`)
         proximal (float): :math:`\mu`. (default: :obj:`0.01`)
-        hops (int, optional): :math:`K` (default: ``num_layers``).
-        **backbone: as :class:`~graphforget.gnn.GNNUnlearner`.
+        hops (int, optional): :math:`K` (default: ``num_layers``; for a user model its
+            message-passing hops).
+        **backbone: as :class:`~graphforget.gnn.GNNUnlearner`, the user's model included
+            (``model=`` module or factory, ``train_fn``, ``forward_fn``, ``loss_fn``,
+            ``device``, ``dtype``). :meth:`attach` adopts a trained user model, which
+            ``unlearn`` updates in place.
     """
 
     guarantee = Guarantee.APPROXIMATE
     supported_requests = (NodeRequest, EdgeRequest, FeatureRequest)
     tasks = (Task.NODE,)
+    attachable = True
 
     def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
@@ -108,10 +114,14 @@ class SGU(GNNUnlearner):
                  similarity_weight: float = 1.0, label_weight: float = 1.0,
                  unlearn_epochs: int = 30, unlearn_lr: float = 1e-3, proto_weight: float = 0.5,
                  tau: float = 0.5, forget_weight: float = 1.0, proximal: float = 0.01,
-                 hops: int | None = None) -> None:
+                 hops: int | None = None,
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs)
+                         patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype)
         self.budget = budget
         self.similarity_weight = similarity_weight
         self.label_weight = label_weight
@@ -144,6 +154,12 @@ class SGU(GNNUnlearner):
                                       or self.hops < 0):
             raise GraphForgetError(f"hops must be an integer >= 0 or None, got {self.hops!r}")
 
+    def _depth(self) -> int:
+        """The default ``hops``: ``num_layers``, or for a user model its message-passing
+        hops (:func:`~graphforget.user_model.message_passing_hops`)."""
+        module = self._user_module()
+        return self.num_layers if module is None else message_passing_hops(module)
+
     def budget_count(self, num_nodes: int) -> int:
         """Number of activated nodes for a graph of ``num_nodes`` nodes."""
         b = float(self.budget)
@@ -152,7 +168,7 @@ class SGU(GNNUnlearner):
     def activate(self, request: ForgetRequest, before: Data, retained: Data) -> tuple[Tensor, Tensor]:
         """The activated nodes (ids, by decreasing influence) and every node's score."""
         targets = request_targets(request)
-        hops = self.num_layers if self.hops is None else int(self.hops)
+        hops = self._depth() if self.hops is None else int(self.hops)
         with torch.no_grad():
             self.model_.eval()
             soft = torch.softmax(forward(self.model_, before), dim=-1)
@@ -178,7 +194,7 @@ class SGU(GNNUnlearner):
         others = retained.train_mask.clone()
         others[active] = False
         c = self.num_classes_
-        proto = torch.zeros(c, c)
+        proto = torch.zeros(c, c, dtype=log_p.dtype)
         for cls in range(c):
             members = others & (retained.y == cls)
             if bool(members.any()):
@@ -216,7 +232,7 @@ class SGU(GNNUnlearner):
         if any(not torch.isfinite(p).all() for p in model.parameters()):
             raise GraphForgetError("SGU diverged (non-finite parameters): lower unlearn_lr")
         t2 = time.perf_counter()
-        self.model_ = model
+        self._commit_model(model)  # an attached user model is updated in place
         report.breakdown.update(activate=t1 - t0, update=t2 - t1)
         report.affected.update(nodes=int(request_targets(request).numel()), activated=int(active.numel()))
         report.diagnostics.update(loss_start=history[0], loss_end=history[-1])

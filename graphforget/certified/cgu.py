@@ -124,9 +124,18 @@ def changed_rows(old_edge_index: Tensor, new_edge_index: Tensor, feature_nodes: 
     return sets
 
 
-_LINEAR_ONLY = ("{method} keeps its own linear model (fixed propagation + a certified linear classifier) "
-                "and cannot use the user's non-linear {model}; use model='sgc' or 'gpr', or an "
-                "attachable method (gif, if, gnndelete, gradient-ascent, utu)")
+#: the methods that attach to a trained user model (named by the refusals below)
+ATTACHABLE_METHODS = "gif, if, gnndelete, gradient-ascent, utu, megu, sgu, d2dgn"
+
+def linear_only_error(method: str, model: Any, what: str, instead: str) -> GraphForgetError:
+    """The one-line refusal of a user module by a method that keeps its own linear model:
+    ``"{method} keeps its own linear model ({what}) and cannot use the user's non-linear
+    {model}; {instead}, or an attachable method (...)"``."""
+    from graphforget.user_model import describe_model
+
+    return GraphForgetError(f"{method} keeps its own linear model ({what}) and cannot use the user's "
+                            f"non-linear {describe_model(model).removeprefix('factory ')}; {instead}, "
+                            f"or an attachable method ({ATTACHABLE_METHODS})")
 
 
 def standard_scaler(x: Tensor, chunk: int = 8192) -> tuple[Tensor, Tensor]:
@@ -238,9 +247,17 @@ class CGU(Unlearner):
     noise_parameter = "sigma"
     supported_models = ("sgc", "gpr")
 
+    @classmethod
+    def user_model_error(cls, model: Any) -> GraphForgetError:
+        """The one-line refusal of a user module or factory (``make_method`` raises it for
+        ``model=<module>``): the certificate holds for the method's own linear model only."""
+        models = " or ".join(repr(m) for m in cls.supported_models)
+        return linear_only_error(cls.method_name, model, "fixed propagation + a certified linear classifier",
+                                 f"use model={models}")
+
     def attach(self, model: torch.nn.Module, data: Data) -> Unlearner:
         """Refused: CGU's certificate holds for its own linear model only."""
-        raise GraphForgetError(_LINEAR_ONLY.format(method="cgu", model=type(model).__name__))
+        raise self.user_model_error(model)
 
     def __init__(self, model: str = "sgc", K: int = 2, features: str = "standard", alpha: float = 1.0,
                  lam: float = 1e-2,
@@ -248,7 +265,7 @@ class CGU(Unlearner):
                  accounting: str = "joint", solver: str = "auto", norm: str = "tracked",
                  dtype: str = "float64", seed: int = 0) -> None:
         if not isinstance(model, str):
-            raise GraphForgetError(_LINEAR_ONLY.format(method="cgu", model=type(model).__name__))
+            raise self.user_model_error(model)
         if str(model).lower() not in self.supported_models:
             raise UnsupportedModelError(f"cgu does not support model {model!r}; supported models: "
                                         f"{', '.join(self.supported_models)}")

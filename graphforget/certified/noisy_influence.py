@@ -64,7 +64,7 @@ from torch_geometric.data import Data
 
 from graphforget.approx.influence import ObjectiveHessian, flat_grad, inverse_hvp, trainable_parameters
 from graphforget.certified.base import budget, spectral_norm_upper
-from graphforget.certified.cgu import standard_scaler
+from graphforget.certified.cgu import linear_only_error, standard_scaler
 from graphforget.errors import GraphForgetError, SolverError
 from graphforget.executor import derive_seed
 from graphforget.gnn import GNNUnlearner
@@ -169,6 +169,8 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
                  model_kwargs: dict[str, Any] | None = None, sigma: float = 0.1, epsilon: float = 1.0,
                  delta: float = 1e-4, lipschitz: float | None = None, iterations: int = 100,
                  tol: float = 1e-8, polish_iterations: int = 200, features: str = "standard") -> None:
+        if not isinstance(model, str):
+            raise self.user_model_error(model)
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
                          patience=patience, seed=seed, model_kwargs=model_kwargs)
@@ -180,6 +182,19 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
         self.tol = tol
         self.polish_iterations = polish_iterations
         self.features = features
+
+    # -- the user's model: refused ----------------------------------------------------------
+    @classmethod
+    def user_model_error(cls, model: Any) -> GraphForgetError:
+        """The one-line refusal of a user module or factory (``make_method`` raises it for
+        ``model=<module>``): the certificate is proved for the method's own backbone, trained
+        on its noisy objective, with SGC's remainder bounded from the data."""
+        return linear_only_error(cls.method_name, model, "SGC trained on a noisy certified objective; named "
+                                 "non-linear backbones only with an assumed lipschitz=", "use model='sgc'")
+
+    def attach(self, model: torch.nn.Module, data: Data) -> NoisyInfluenceUnlearner:
+        """Refused: the certificate needs the model trained on the noisy objective."""
+        raise self.user_model_error(model)
 
     # -- checks -------------------------------------------------------------------------
     @property

@@ -256,6 +256,8 @@ class ScaleGUN(CGU):
     def __init__(self, model: str = "sgc", K: int = 2, features: str = "standard", r_max: float = 1e-9,
                  lam: float = 1e-2, sigma: float = 1e-1, epsilon: float = 1.0, delta: float = 1e-4,
                  accounting: str = "joint", solver: str = "auto", norm: str = "tracked", seed: int = 0) -> None:
+        if not isinstance(model, str):
+            raise self.user_model_error(model)
         if str(model).lower() not in self.supported_models:
             raise UnsupportedRequestError(f"scalegun supports models {self.supported_models}, got {model!r}")
         if not float(r_max) >= 0:

@@ -161,7 +161,7 @@ class ContrastiveAggregator(Aggregator):
         g = torch.Generator().manual_seed(self.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            net = ContrastiveAggregatorNet(k, c, self.proj_dim, self.attn_dim)
+            net = ContrastiveAggregatorNet(k, c, self.proj_dim, self.attn_dim).to(z.dtype)  # float64 shards
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         ei = self.edge_index_
         if ei is not None and ei.numel():
@@ -232,7 +232,7 @@ class ContrastiveAggregator(Aggregator):
             self.net_ = None
             return
         net = ContrastiveAggregatorNet(int(state["shards"]), int(state["classes"]),
-                                       self.proj_dim, self.attn_dim)
+                                       self.proj_dim, self.attn_dim).to(state["net"]["b_proj"].dtype)
         net.load_state_dict(state["net"])
         net.eval()
         self.net_ = net
@@ -276,6 +276,11 @@ class GraphRevoker(ShardedUnlearner):
             validation nodes, default) or ``"train"`` (the retained training nodes, as the
             OpenGU code does; for splits without a validation part). Either way a forgotten
             node that lay in them triggers a refit.
+        model, train_fn, forward_fn, loss_fn, device, dtype: the user's model and loop, as
+            for GraphEraser (``docs/own_model.md``): ``model`` may be a factory or a template
+            module, ``train_fn`` trains every shard (under the shard's seed), so a request
+            still equals retraining the affected shards with the user's loop. GraphRevoker
+            trains per shard and cannot attach to a trained model.
         Other arguments: see :class:`~graphforget.exact.sharded.ShardedUnlearner`.
     """
 
@@ -290,10 +295,14 @@ class GraphRevoker(ShardedUnlearner):
                  partition: str = "property-aware", partition_kwargs: dict[str, Any] | None = None,
                  aggregator: str = "contrastive", aggregator_kwargs: dict[str, Any] | None = None,
                  setting: str = "transductive", executor: str = "serial",
-                 executor_kwargs: dict[str, Any] | None = None, aggregator_nodes: str = "val") -> None:
+                 executor_kwargs: dict[str, Any] | None = None, aggregator_nodes: str = "val",
+                 train_fn: Any = None, forward_fn: Any = None,
+                 loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
-                         patience=patience, seed=seed, model_kwargs=model_kwargs, shards=shards,
+                         patience=patience, seed=seed, model_kwargs=model_kwargs,
+                         train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
+                         device=device, dtype=dtype, shards=shards,
                          partition=partition, partition_kwargs=partition_kwargs,
                          aggregator=aggregator, aggregator_kwargs=aggregator_kwargs, slices=1,
                          setting=setting, executor=executor, executor_kwargs=executor_kwargs)

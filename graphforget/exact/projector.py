@@ -40,7 +40,13 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphforget._registry import register_method
-from graphforget.certified.cgu import _normalise_rows, changed_rows, local_propagation, propagation_stack
+from graphforget.certified.cgu import (
+    _normalise_rows,
+    changed_rows,
+    linear_only_error,
+    local_propagation,
+    propagation_stack,
+)
 from graphforget.errors import GraphForgetError, SolverError
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import num_classes
@@ -88,6 +94,18 @@ class Projector(Unlearner):
         self.normalize = normalize
         self.bias = bias
         self.seed = seed
+
+    # -- the user's model: refused ------------------------------------------------------
+    @classmethod
+    def user_model_error(cls, model: Any) -> GraphForgetError:
+        """The one-line refusal of a user module or factory (``make_method`` raises it for
+        ``model=<module>``): exactness is proved for the closed-form ridge model only."""
+        return linear_only_error(cls.method_name, model, "closed-form ridge regression on fixed propagated "
+                                 "features", "tune K, alpha and lam")
+
+    def attach(self, model: torch.nn.Module, data: Data) -> Projector:
+        """Refused: the projection is exact for the closed-form linear model only."""
+        raise self.user_model_error(model)
 
     # -- features -------------------------------------------------------------------
     def _check_data(self, data: Data) -> None:
