@@ -25,6 +25,23 @@ speed) plus SHA-256 of the chunks that differ. Change detection relies on PyTorc
 version counter: a write that bypasses it (through ``tensor.data`` or a ``.numpy()``
 view) would go unseen, and no method of the library writes state that way.
 
+**Row hints.** A method that rewrites a few rows of a large tensor in place can say so,
+so that the comparison covers those rows only instead of the whole tensor::
+
+    with hint_rows(self.Z_, rows):   # only rows ``rows`` of Z_ are written in the block
+        self.Z_[rows] = new_rows
+
+:func:`hint_rows` records the tensor's version counter on entering and leaving the block
+and the rows. When the tracker next meets that very tensor object (as the source of a
+``clone()`` in ``get_state``, or kept by reference), it looks for hints that chain the
+version it last saw to the current one; if they do, only the chunks holding the hinted
+rows are compared (and re-hashed where they differ), else (an unhinted write, a gap, a
+non-contiguous tensor) the whole tensor is compared as without hints. The hint is a
+promise about the block: writes inside it to rows it does not list would go unseen by
+the incremental fingerprint (``StateTracker(check_hints=True)`` compares everything and
+raises on such a write; tests use it), while a from-scratch fingerprint
+(:func:`state_digest`, a restore, ``graphforget verify``) never uses hints.
+
 **Checkpoints.** A checkpoint is a small manifest (``checkpoints/ckpt-<seq>.json``)
 naming the state's *skeleton* (the state with every tensor replaced by its digest,
 serialised with ``torch.save``) and its tensors; the skeleton, the tensor indexes and
@@ -41,7 +58,9 @@ import json
 import marshal
 import os
 import struct
-from collections.abc import Iterable, Iterator
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +73,7 @@ from torch.overrides import TorchFunctionMode
 from graphforget.errors import GraphForgetError
 
 __all__ = ["CHUNK_BYTES", "PACK_BYTES", "StateTracker", "Snapshot", "ObjectStore", "CheckpointError",
-           "state_digest", "tensor_index", "parse_tensor_index", "build_skeleton",
+           "state_digest", "hint_rows", "tensor_index", "parse_tensor_index", "build_skeleton",
            "fill_skeleton", "build_unlearner"]
 
 CHUNK_BYTES = 16384
@@ -183,6 +202,149 @@ def parse_tensor_index(blob: bytes) -> tuple[dict[str, Any], list[str]]:
 
 
 # ---------------------------------------------------------------------------
+# row hints
+# ---------------------------------------------------------------------------
+_HINT_LOG = 32  # hints kept per tensor (a tracker that misses some compares everything)
+# id(tensor) -> (weak reference to it, [(version before, version after, sorted unique rows)])
+_HINTS: dict[int, tuple[weakref.ref, list[tuple[int, int, np.ndarray]]]] = {}
+
+
+def _forget_hints(key: int, ref: weakref.ref) -> None:
+    entry = _HINTS.get(key)
+    if entry is not None and entry[0] is ref:
+        del _HINTS[key]
+
+
+# id(copy) -> (weak reference to the copy, weak reference to its base, base version, copy version)
+_ORIGINS: dict[int, tuple[weakref.ref, weakref.ref, int, int]] = {}
+
+
+def _forget_origin(key: int, ref: weakref.ref) -> None:
+    entry = _ORIGINS.get(key)
+    if entry is not None and entry[0] is ref:
+        del _ORIGINS[key]
+
+
+@contextmanager
+def hint_rows(tensor: Tensor, rows: Tensor | Sequence[int] | np.ndarray,
+              base: Tensor | None = None) -> Iterator[Tensor]:
+    r"""Declares that the block writes only rows ``rows`` (indices along dimension 0) of
+    ``tensor``, so that a ledger's incremental fingerprint compares and re-hashes only the
+    chunks holding them (see the module docstring).
+
+    The hint is optional and checked against ``tensor``'s version counter: a write to
+    ``tensor`` outside any hinted block makes the tracker compare the whole tensor, as
+    without hints. A write inside the block to a row not in ``rows`` breaks the promise
+    (the incremental fingerprint would miss it); ``StateTracker(check_hints=True)``
+    detects that. Writes through ``tensor.data`` or ``.numpy()`` are never seen.
+
+    Args:
+        tensor (torch.Tensor): the tensor written in place (the very object that
+            ``get_state`` clones or returns).
+        rows (torch.Tensor or sequence of int): the rows written (any order; duplicates
+            and negative indices allowed).
+        base (torch.Tensor, optional): a tensor that ``tensor`` equals on entering the
+            block (``tensor`` a fresh copy of it, e.g. the retained graph's features
+            before the rows of forgotten nodes are zeroed). Where the state held ``base``
+            before and now holds ``tensor`` at the same place, only the hinted rows are
+            compared with ``base`` (which must not have been written since).
+            (default: :obj:`None`)
+
+    Example::
+
+        with hint_rows(self.stack_[k], rows_k):
+            self.stack_[k][rows_k] = new_vals[k]
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"hint_rows() expects a tensor, got {type(tensor).__name__}")
+    before = tensor._version
+    if base is not None and isinstance(base, Tensor) and base is not tensor and base.dtype == tensor.dtype \
+            and base.shape == tensor.shape:
+        key = id(tensor)
+        ref = weakref.ref(tensor, lambda r_, k=key: _forget_origin(k, r_))
+        _ORIGINS[key] = (ref, weakref.ref(base), base._version, before)
+    try:
+        yield tensor
+    finally:
+        after = tensor._version
+        if after != before and tensor.dim() > 0:
+            n = tensor.size(0)
+            r = rows.detach().cpu().numpy() if isinstance(rows, Tensor) else np.asarray(rows)
+            r = np.unique(np.asarray(r, dtype=np.int64).reshape(-1) % max(n, 1))
+            key = id(tensor)
+            entry = _HINTS.get(key)
+            if entry is None or entry[0]() is not tensor:
+                ref = weakref.ref(tensor, lambda r_, k=key: _forget_hints(k, r_))
+                entry = (ref, [])
+                _HINTS[key] = entry
+            log = entry[1]
+            log.append((before, after, r))
+            del log[:-_HINT_LOG]
+
+
+def _hinted_rows(t: Tensor, since: int) -> np.ndarray | None:
+    """The rows of ``t`` written since version ``since``, when hints cover every write
+    (their versions chain from ``since`` to the current one); else ``None``."""
+    now = t._version
+    if now == since:
+        return np.empty(0, dtype=np.int64)
+    entry = _HINTS.get(id(t))
+    if entry is None or entry[0]() is not t:
+        return None
+    v, parts = since, []
+    for before, after, r in entry[1]:
+        if before == v:
+            parts.append(r)
+            v = after
+        elif parts:
+            return None  # a write between two hinted blocks
+    if v != now or not parts:
+        return None
+    return parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
+
+
+def _origin_rows(t: Tensor, base: Tensor) -> np.ndarray | None:
+    """The rows in which ``t`` may differ from ``base``, when ``t`` was hinted as a copy of
+    ``base`` (unchanged since) with every later write to ``t`` hinted; else ``None``."""
+    entry = _ORIGINS.get(id(t))
+    if entry is None or entry[0]() is not t or entry[1]() is not base or base._version != entry[2]:
+        return None
+    return _hinted_rows(t, entry[3])
+
+
+def _row_chunks(rows: np.ndarray, row_bytes: int, nbytes: int, chunk: int) -> np.ndarray:
+    """Sorted indices of the chunks holding rows ``rows`` (rows of ``row_bytes`` each)."""
+    if rows.size == 0 or row_bytes == 0:
+        return np.empty(0, dtype=np.int64)
+    first = rows * row_bytes // chunk
+    last = np.minimum((rows + 1) * row_bytes - 1, nbytes - 1) // chunk
+    counts = last - first + 1
+    if int(counts.max()) == 1:
+        return np.unique(first)
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.unique(np.repeat(first, counts) + offsets)
+
+
+def diff_selected(a: np.ndarray, b: np.ndarray, chunk: int, which: np.ndarray) -> list[int]:
+    """The chunks among ``which`` whose bytes differ between ``a`` and ``b``."""
+    n = a.size
+    full = n // chunk
+    out: list[int] = []
+    inner = which[which < full]
+    if inner.size:
+        if chunk % 8 == 0 and a.ctypes.data % 8 == 0 and b.ctypes.data % 8 == 0:
+            width, av, bv = chunk // 8, a[:full * chunk].view(np.uint64), b[:full * chunk].view(np.uint64)
+        else:
+            width, av, bv = chunk, a[:full * chunk], b[:full * chunk]
+        av, bv = av.reshape(full, width), bv.reshape(full, width)
+        hit = (av[inner] != bv[inner]).any(axis=1)
+        out.extend(inner[hit].tolist())
+    if n > full * chunk and bool((which == full).any()) and not np.array_equal(a[full * chunk:], b[full * chunk:]):
+        out.append(full)
+    return out
+
+
+# ---------------------------------------------------------------------------
 # incremental fingerprints
 # ---------------------------------------------------------------------------
 class _Tracked:
@@ -274,10 +436,19 @@ def path_name(path: tuple[Any, ...]) -> str:
 class StateTracker:
     """Computes :func:`state_digest` of an unlearner's state incrementally (see the module
     docstring). One tracker follows one unlearner; it holds mirrors of the tensors that
-    ``get_state`` clones."""
+    ``get_state`` clones.
 
-    def __init__(self, chunk: int = CHUNK_BYTES) -> None:
+    Args:
+        chunk (int): chunk size in bytes. (default: :data:`CHUNK_BYTES`)
+        check_hints (bool): also compare the rows a :func:`hint_rows` hint leaves out, and
+            raise :class:`CheckpointError` when one of them changed (a broken hint).
+            (default: :obj:`False`)
+    """
+
+    def __init__(self, chunk: int = CHUNK_BYTES, check_hints: bool = False) -> None:
         self.chunk = int(chunk)
+        self.check_hints = bool(check_hints)
+        self.hinted = 0  # tensors refreshed from hints (the others were compared in full)
         self._paths: dict[tuple[Any, ...], _Tracked] = {}
         self._objs: dict[int, _Tracked] = {}
         self._sources: dict[tuple[Any, ...], _Source] = {}
@@ -334,9 +505,12 @@ class StateTracker:
             # Free only for the very object seen before with an unmoved version counter;
             # another object over the same memory (``p.data``, a fresh ``detach()``) may
             # have its own counter, so its bytes are compared with the mirror.
-            if rec.src is not src or src._version != rec.version:
+            if rec.src is not src:
                 self._refresh(rec.mirror, src)
                 rec.src, rec.version = src, src._version
+            elif src._version != rec.version:
+                self._refresh(rec.mirror, src, since=rec.version)
+                rec.version = src._version
             rec.round = self._round
             return rec.mirror.obj
         mirror = src.detach().clone(memory_format=torch.contiguous_format)
@@ -345,14 +519,29 @@ class StateTracker:
         self._objs[id(mirror)] = tr
         return mirror
 
-    def _refresh(self, tr: _Tracked, src: Tensor) -> None:
+    def _refresh(self, tr: _Tracked, src: Tensor, since: int | None = None) -> None:
         """Copies into ``tr``'s private tensor (mirror or shadow) the chunks of ``src``
-        that differ, re-hashing only those."""
+        that differ, re-hashing only those. With ``since`` (the version of ``src`` the
+        private tensor matches) and hints covering every write since, only the chunks of
+        the hinted rows are compared."""
         own = tr.shadow if tr.shadow is not None else tr.obj
-        sb, ob = tensor_bytes(src), tensor_bytes(own)
-        self.bytes_compared += sb.size
         c = self.chunk
-        changed = diff_chunks(sb, ob, c)
+        rows = _hinted_rows(src, since) if since is not None and src.is_contiguous() \
+            and src.device.type == "cpu" and src.dim() > 0 else None
+        sb, ob = tensor_bytes(src), tensor_bytes(own)
+        if rows is not None:
+            which = _row_chunks(rows, sb.size // max(1, src.size(0)), sb.size, c)
+            self.bytes_compared += int(which.size) * c
+            self.hinted += 1
+            changed = diff_selected(sb, ob, c, which)
+            if self.check_hints:
+                missed = sorted(set(diff_chunks(sb, ob, c)) - set(changed))
+                if missed:
+                    raise CheckpointError(f"a hint_rows() hint missed a write: chunk {missed[0]} of a "
+                                          f"tensor of shape {tuple(src.shape)} changed outside the hinted rows")
+        else:
+            self.bytes_compared += sb.size
+            changed = diff_chunks(sb, ob, c)
         for i in changed:
             ob[i * c:(i + 1) * c] = sb[i * c:(i + 1) * c]
         if tr.digests is not None and changed:
@@ -372,7 +561,7 @@ class StateTracker:
                 return tr
             # the same object, changed in place
             if tr.shadow is not None:
-                self._refresh(tr, t)
+                self._refresh(tr, t, since=tr.version)
                 tr.version = t._version
                 return tr
             tr.version = t._version
@@ -390,8 +579,21 @@ class StateTracker:
         tr.version = t._version
         if base is not None and prev is not None and prev.digests is not None:
             buf = tensor_bytes(t)
-            self.bytes_compared += buf.size
-            changed = diff_chunks(buf, tensor_bytes(base), c)
+            rows = _origin_rows(t, prev.obj) if base is prev.obj and t.is_contiguous() and t.dim() > 0 else None
+            if rows is not None:  # a hinted copy of the previous tensor: compare the hinted rows only
+                which = _row_chunks(rows, buf.size // max(1, t.size(0)), buf.size, c)
+                self.bytes_compared += int(which.size) * c
+                self.hinted += 1
+                changed = diff_selected(buf, tensor_bytes(base), c, which)
+                if self.check_hints:
+                    missed = sorted(set(diff_chunks(buf, tensor_bytes(base), c)) - set(changed))
+                    if missed:
+                        raise CheckpointError(f"a hint_rows() hint missed a write: chunk {missed[0]} of a "
+                                              f"tensor of shape {tuple(t.shape)} differs from its base "
+                                              "outside the hinted rows")
+            else:
+                self.bytes_compared += buf.size
+                changed = diff_chunks(buf, tensor_bytes(base), c)
             digests = list(prev.digests)
             for i, d in _hash_chunks(buf, c, changed).items():
                 digests[i] = d

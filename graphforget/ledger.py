@@ -344,8 +344,10 @@ class Ledger:
                               "one writer at a time") from None
         if not shared:
             with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                mine = f"{os.getpid()}\n".encode()
+                if os.pread(fd, len(mine) + 1, 0) != mine:  # rewritten only when another pid held it
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, mine, 0)
         self._lock_fd, self._lock_shared = fd, shared
         try:
             yield
