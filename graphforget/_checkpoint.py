@@ -738,18 +738,22 @@ class ObjectStore:
         """Writes the objects not yet stored (and those in ``rewrite``, copies of live
         objects of packs being compacted) into new packs of at most about
         :data:`PACK_BYTES` each (so that garbage collection frees space in small
-        steps); returns their names. Every pack is fsynced and renamed, then the
+        steps; the copies in ``rewrite`` start a pack of their own, so that long-lived
+        objects are not mixed with new ones that later requests may soon replace);
+        returns their names. Every pack is fsynced and renamed, then the
         directory is fsynced once."""
         self.directory.mkdir(parents=True, exist_ok=True)
         written: list[tuple[Path, Path, list[list[Any]]]] = []
         seen: set[str] = set()
-        f, offset = None, 0
+        f, offset, cold_pack = None, 0, False
         try:
             for digest, payload in objects:
                 if digest in seen or (digest in self.where and digest not in rewrite):
                     continue
                 seen.add(digest)
-                if f is None or offset >= PACK_BYTES:
+                cold = digest in rewrite
+                if f is None or offset >= PACK_BYTES or (cold and not cold_pack):
+                    cold_pack = cold
                     if f is not None:
                         self._seal_pack(f, written[-1][2])
                     final = self.directory / f"pack-{name}-{os.urandom(4).hex()}.pack"
@@ -876,9 +880,37 @@ class ObjectStore:
     def live_bytes(self, live: set[str]) -> dict[str, int]:
         """Bytes of live objects per pack."""
         out: dict[str, int] = {}
+        where = self.where
         for name, pack in self.packs.items():
-            out[name] = sum(n for d, (_, n) in pack.objects.items() if d in live and self.where.get(d) == name)
+            objects = pack.objects
+            out[name] = sum(objects[d][1] for d in live.intersection(objects) if where.get(d) == name)
         return out
+
+    def read_many(self, digests: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """``(digest, bytes)`` of objects (each checked against its SHA-256), read pack by
+        pack in file order (one open per pack)."""
+        by_pack: dict[str, list[tuple[int, int, str]]] = {}
+        for d in digests:
+            name = self.where.get(d)
+            if name is None:
+                raise CheckpointError(self._missing(d))
+            offset, n = self.packs[name].objects[d]
+            by_pack.setdefault(name, []).append((offset, n, d))
+        for name, items in by_pack.items():
+            items.sort()
+            try:
+                with open(self.directory / name, "rb") as f:
+                    for offset, n, d in items:
+                        f.seek(offset)
+                        raw = f.read(n)
+                        if len(raw) != n:
+                            raise CheckpointError(f"objects/{name} is truncated (object {d[:16]})")
+                        if hashlib.sha256(raw).hexdigest() != d:
+                            raise CheckpointError(f"objects/{name} is corrupted (object {d[:16]} at offset "
+                                                  f"{offset} does not match its SHA-256)")
+                        yield d, raw
+            except OSError as exc:
+                raise CheckpointError(f"objects/{name} cannot be read: {exc}") from None
 
     def drop(self, names: Iterable[str]) -> None:
         """Deletes packs (their objects must be stored elsewhere or dead)."""

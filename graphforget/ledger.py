@@ -629,20 +629,28 @@ class Ledger:
         return applied % int(self.checkpoint_every) == 0
 
     def _store_objects(self, snap: Snapshot, seq: int) -> str:
-        """Writes the snapshot's objects that no pack holds (plus the live objects of
-        packs being compacted) into one new pack; returns the skeleton's digest."""
+        """Compacts the packs planned for it (their live objects copied into new packs,
+        which are made durable, then the old packs deleted), then writes the snapshot's
+        objects that no pack holds into new packs; returns the skeleton's digest."""
         # "keep N" holds at every moment: the oldest kept checkpoint goes before the new
         # one is written (never the newest, which stays until the new one is durable)
         self._gc(keep=max(1, self.keep - 1))
         store = self._objects()
         skeleton = build_skeleton(snap.state, snap.leaves)
         skeleton_id = hashlib.sha256(skeleton).hexdigest()
-        rewrite: set[str] = set()
         compact = [n for n in self._compact if n in store.packs]
         if compact:
+            # before the new objects, so that the folder never holds the copies and the new
+            # objects next to the packs they replace; the copies are durable (fsynced,
+            # renamed, directory fsynced) before a compacted pack is deleted, and every
+            # object a kept checkpoint uses stays in some pack at every moment
             live = self._live_objects()
+            rewrite: set[str] = set()
             for name in compact:
-                rewrite |= {d for d in store.packs[name].objects if d in live and store.where.get(d) == name}
+                rewrite |= {d for d in live.intersection(store.packs[name].objects) if store.where.get(d) == name}
+            store.write(store.read_many(rewrite), f"{seq:08d}", rewrite)
+            store.drop(compact)
+        self._compact = set()
 
         def objects() -> Iterator[tuple[str, Any]]:
             for tr in snap.leaves.values():
@@ -660,11 +668,8 @@ class Ledger:
                     yield tr.digest, tr.index
             if skeleton_id not in store.where:
                 yield skeleton_id, skeleton
-            for d in sorted(rewrite):
-                yield d, store.read(d)
 
-        store.write(objects(), f"{seq:08d}", rewrite)
-        self._compact = set()  # the compacted packs' live objects now sit in the new pack
+        store.write(objects(), f"{seq:08d}")
         return skeleton_id
 
     def _write_manifest(self, unlearner: Unlearner, snap: Snapshot, record: dict[str, Any], applied: int,
