@@ -58,9 +58,7 @@ import json
 import marshal
 import os
 import struct
-import weakref
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +68,7 @@ import torch
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
+from graphforget._hints import hint_rows, hinted_rows, origin_rows, row_chunks
 from graphforget.errors import GraphForgetError
 
 __all__ = ["CHUNK_BYTES", "PACK_BYTES", "StateTracker", "Snapshot", "ObjectStore", "CheckpointError",
@@ -199,130 +198,6 @@ def parse_tensor_index(blob: bytes) -> tuple[dict[str, Any], list[str]]:
     if len(raw) != 32 * int(header["chunks"]):
         raise CheckpointError("tensor index object has the wrong number of chunk digests")
     return header, [raw[i:i + 32].hex() for i in range(0, len(raw), 32)]
-
-
-# ---------------------------------------------------------------------------
-# row hints
-# ---------------------------------------------------------------------------
-_HINT_LOG = 32  # hints kept per tensor (a tracker that misses some compares everything)
-# id(tensor) -> (weak reference to it, [(version before, version after, sorted unique rows)])
-_HINTS: dict[int, tuple[weakref.ref, list[tuple[int, int, np.ndarray]]]] = {}
-
-
-def _forget_hints(key: int, ref: weakref.ref) -> None:
-    entry = _HINTS.get(key)
-    if entry is not None and entry[0] is ref:
-        del _HINTS[key]
-
-
-# id(copy) -> (weak reference to the copy, weak reference to its base, base version, copy version)
-_ORIGINS: dict[int, tuple[weakref.ref, weakref.ref, int, int]] = {}
-
-
-def _forget_origin(key: int, ref: weakref.ref) -> None:
-    entry = _ORIGINS.get(key)
-    if entry is not None and entry[0] is ref:
-        del _ORIGINS[key]
-
-
-@contextmanager
-def hint_rows(tensor: Tensor, rows: Tensor | Sequence[int] | np.ndarray,
-              base: Tensor | None = None) -> Iterator[Tensor]:
-    r"""Declares that the block writes only rows ``rows`` (indices along dimension 0) of
-    ``tensor``, so that a ledger's incremental fingerprint compares and re-hashes only the
-    chunks holding them (see the module docstring).
-
-    The hint is optional and checked against ``tensor``'s version counter: a write to
-    ``tensor`` outside any hinted block makes the tracker compare the whole tensor, as
-    without hints. A write inside the block to a row not in ``rows`` breaks the promise
-    (the incremental fingerprint would miss it); ``StateTracker(check_hints=True)``
-    detects that. Writes through ``tensor.data`` or ``.numpy()`` are never seen.
-
-    Args:
-        tensor (torch.Tensor): the tensor written in place (the very object that
-            ``get_state`` clones or returns).
-        rows (torch.Tensor or sequence of int): the rows written (any order; duplicates
-            and negative indices allowed).
-        base (torch.Tensor, optional): a tensor that ``tensor`` equals on entering the
-            block (``tensor`` a fresh copy of it, e.g. the retained graph's features
-            before the rows of forgotten nodes are zeroed). Where the state held ``base``
-            before and now holds ``tensor`` at the same place, only the hinted rows are
-            compared with ``base`` (which must not have been written since).
-            (default: :obj:`None`)
-
-    Example::
-
-        with hint_rows(self.stack_[k], rows_k):
-            self.stack_[k][rows_k] = new_vals[k]
-    """
-    if not isinstance(tensor, Tensor):
-        raise TypeError(f"hint_rows() expects a tensor, got {type(tensor).__name__}")
-    before = tensor._version
-    if base is not None and isinstance(base, Tensor) and base is not tensor and base.dtype == tensor.dtype \
-            and base.shape == tensor.shape:
-        key = id(tensor)
-        ref = weakref.ref(tensor, lambda r_, k=key: _forget_origin(k, r_))
-        _ORIGINS[key] = (ref, weakref.ref(base), base._version, before)
-    try:
-        yield tensor
-    finally:
-        after = tensor._version
-        if after != before and tensor.dim() > 0:
-            n = tensor.size(0)
-            r = rows.detach().cpu().numpy() if isinstance(rows, Tensor) else np.asarray(rows)
-            r = np.unique(np.asarray(r, dtype=np.int64).reshape(-1) % max(n, 1))
-            key = id(tensor)
-            entry = _HINTS.get(key)
-            if entry is None or entry[0]() is not tensor:
-                ref = weakref.ref(tensor, lambda r_, k=key: _forget_hints(k, r_))
-                entry = (ref, [])
-                _HINTS[key] = entry
-            log = entry[1]
-            log.append((before, after, r))
-            del log[:-_HINT_LOG]
-
-
-def _hinted_rows(t: Tensor, since: int) -> np.ndarray | None:
-    """The rows of ``t`` written since version ``since``, when hints cover every write
-    (their versions chain from ``since`` to the current one); else ``None``."""
-    now = t._version
-    if now == since:
-        return np.empty(0, dtype=np.int64)
-    entry = _HINTS.get(id(t))
-    if entry is None or entry[0]() is not t:
-        return None
-    v, parts = since, []
-    for before, after, r in entry[1]:
-        if before == v:
-            parts.append(r)
-            v = after
-        elif parts:
-            return None  # a write between two hinted blocks
-    if v != now or not parts:
-        return None
-    return parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
-
-
-def _origin_rows(t: Tensor, base: Tensor) -> np.ndarray | None:
-    """The rows in which ``t`` may differ from ``base``, when ``t`` was hinted as a copy of
-    ``base`` (unchanged since) with every later write to ``t`` hinted; else ``None``."""
-    entry = _ORIGINS.get(id(t))
-    if entry is None or entry[0]() is not t or entry[1]() is not base or base._version != entry[2]:
-        return None
-    return _hinted_rows(t, entry[3])
-
-
-def _row_chunks(rows: np.ndarray, row_bytes: int, nbytes: int, chunk: int) -> np.ndarray:
-    """Sorted indices of the chunks holding rows ``rows`` (rows of ``row_bytes`` each)."""
-    if rows.size == 0 or row_bytes == 0:
-        return np.empty(0, dtype=np.int64)
-    first = rows * row_bytes // chunk
-    last = np.minimum((rows + 1) * row_bytes - 1, nbytes - 1) // chunk
-    counts = last - first + 1
-    if int(counts.max()) == 1:
-        return np.unique(first)
-    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    return np.unique(np.repeat(first, counts) + offsets)
 
 
 def diff_selected(a: np.ndarray, b: np.ndarray, chunk: int, which: np.ndarray) -> list[int]:
@@ -526,11 +401,11 @@ class StateTracker:
         the hinted rows are compared."""
         own = tr.shadow if tr.shadow is not None else tr.obj
         c = self.chunk
-        rows = _hinted_rows(src, since) if since is not None and src.is_contiguous() \
+        rows = hinted_rows(src, since) if since is not None and src.is_contiguous() \
             and src.device.type == "cpu" and src.dim() > 0 else None
         sb, ob = tensor_bytes(src), tensor_bytes(own)
         if rows is not None:
-            which = _row_chunks(rows, sb.size // max(1, src.size(0)), sb.size, c)
+            which = row_chunks(rows, sb.size // max(1, src.size(0)), sb.size, c)
             self.bytes_compared += int(which.size) * c
             self.hinted += 1
             changed = diff_selected(sb, ob, c, which)
@@ -579,9 +454,9 @@ class StateTracker:
         tr.version = t._version
         if base is not None and prev is not None and prev.digests is not None:
             buf = tensor_bytes(t)
-            rows = _origin_rows(t, prev.obj) if base is prev.obj and t.is_contiguous() and t.dim() > 0 else None
+            rows = origin_rows(t, prev.obj) if base is prev.obj and t.is_contiguous() and t.dim() > 0 else None
             if rows is not None:  # a hinted copy of the previous tensor: compare the hinted rows only
-                which = _row_chunks(rows, buf.size // max(1, t.size(0)), buf.size, c)
+                which = row_chunks(rows, buf.size // max(1, t.size(0)), buf.size, c)
                 self.bytes_compared += int(which.size) * c
                 self.hinted += 1
                 changed = diff_selected(buf, tensor_bytes(base), c, which)

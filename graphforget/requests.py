@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphforget._checkpoint import hint_rows
+from graphforget._hints import hint_rows
 from graphforget.errors import InvalidRequestError, UnknownNameError
 
 __all__ = [

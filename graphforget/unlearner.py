@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphforget._checkpoint import hint_rows
+from graphforget._hints import hint_rows
 from graphforget._registry import reference_from_registry
 from graphforget.errors import (
     GraphForgetError,
