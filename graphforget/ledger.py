@@ -21,9 +21,11 @@ Protocol for one request (:meth:`Ledger.apply`):
    (``unlearner.unlearn``); a request the unlearner rejects (invalid ids, unsupported
    kind, ...) leaves the state untouched and is journaled with ``outcome: "rejected"``;
 2. when a checkpoint is due, the oldest kept checkpoint is deleted if ``keep`` are
-   kept (never the newest, so one always remains), with the packs only it used; then
-   the objects of the new state that no pack holds yet are written to new packs
-   (temporary name, fsync, rename, directory fsync); nothing refers to them yet;
+   kept (never the newest, so one always remains), with the packs only it used; packs
+   planned for compaction have their live objects copied into new packs (made durable
+   as below) and are deleted; then the objects of the new state that no pack holds yet
+   are written to new packs (temporary name, fsync, rename, directory fsync); nothing
+   refers to them yet;
 3. the record (content hash, kind, ids, timestamp, method, outcome, fingerprints
    before/after, timings, certified bound/budget when the report carries them) is
    appended to the journal and **fsynced before any pointer to a new state is
@@ -32,8 +34,8 @@ Protocol for one request (:meth:`Ledger.apply`):
    atomically, then ``CURRENT`` is replaced atomically (temporary file, fsync,
    ``os.replace``, directory fsync); then manifests beyond the retention (``keep``) are
    deleted and packs holding no object of a kept manifest are deleted (when the packs
-   hold 30% more than the live bytes, the live objects of the emptiest packs are
-   copied into the next checkpoint's packs first, which frees those packs).
+   hold 30% more than the live bytes, the emptiest packs are planned for compaction at
+   the next checkpoint, step 2).
 
 Checkpoints are due every ``checkpoint_every`` applied requests, or, with ``"auto"``
 (the default), when the unlearning time since the last checkpoint reaches 20 times
