@@ -14,7 +14,7 @@ method's own time of each request (``UnlearnReport.seconds``, hooked in
 every ratio below comes from one run; for the new ledger it also counts the bytes it
 writes (packs, manifests) and, per checkpoint, the bytes of the tensors that changed
 since the previous one (the bound the ledger's growth must stay under) and the disk
-usage before garbage collection (the peak).
+usage after every pack write and before garbage collection (the peak).
 
 Usage (writes benchmarks/results/ledger_overhead.md; the "before" checkout is made with
 ``git worktree add /tmp/ledger-before c654ffb``)::
@@ -91,6 +91,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
         def write(self: Any, objects: Any, name: str, rewrite: Any = frozenset()) -> Any:
             out = real_write(self, objects, name, rewrite)
+            peaks.append(_du(str(self.directory.parent)))  # the folder only grows by writes
             size = sum(self.packs[n].size for n in out)
             written["packs"] += size
             written["first_pack"] = written["first_pack"] or size
@@ -263,7 +264,8 @@ def main() -> None:
         unlearn = long["unlearn"]
         ledger = [w - u for w, u in zip(long["walls"], unlearn, strict=True)]
         long_line = (f"A {args.long}-request CGU stream on Cora (same settings, keep={args.keep}): peak disk "
-                     f"usage {_mb(long['peak'])} (measured before each garbage collection), "
+                     f"usage {_mb(long['peak'])} (measured after every pack write and before each garbage "
+                     "collection), "
                      f"{_mb(long['disk'])} at the end, {long['checkpoints']} checkpoints; mean unlearn "
                      f"{_mean(unlearn) * 1e3:.1f} ms, mean ledger {_mean(ledger) * 1e3:.1f} ms per request "
                      f"({100 * _mean(ledger) / _mean(unlearn):.0f}%), {long['seconds']:.0f} s in all.")
@@ -281,8 +283,8 @@ def main() -> None:
              "every byte the ledger wrote (packs, manifests, journal) divided by the requests; *changed "
              "state/request* is, summed over checkpoints, the bytes of the tensors whose content changed "
              "since the previous checkpoint, divided by the requests (the bound *written* must stay under, "
-             "plus a journal line); *peak disk* is the largest size of the ledger folder (before each "
-             "garbage collection); *state* is the size of one full checkpoint (the genesis pack, or a "
+             "plus a journal line); *peak disk* is the largest size of the ledger folder (measured after "
+             "every pack write and before each garbage collection); *state* is the size of one full checkpoint (the genesis pack, or a "
              "checkpoint directory of the old format). The genesis checkpoint (written when the stream "
              "starts) and the checkpoint `stream` writes after its last request are not requests' work: "
              "they are left out of *ledger* and *written*.", "",

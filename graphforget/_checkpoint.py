@@ -25,6 +25,23 @@ speed) plus SHA-256 of the chunks that differ. Change detection relies on PyTorc
 version counter: a write that bypasses it (through ``tensor.data`` or a ``.numpy()``
 view) would go unseen, and no method of the library writes state that way.
 
+**Row hints.** A method that rewrites a few rows of a large tensor in place can say so,
+so that the comparison covers those rows only instead of the whole tensor::
+
+    with hint_rows(self.Z_, rows):   # only rows ``rows`` of Z_ are written in the block
+        self.Z_[rows] = new_rows
+
+:func:`hint_rows` records the tensor's version counter on entering and leaving the block
+and the rows. When the tracker next meets that very tensor object (as the source of a
+``clone()`` in ``get_state``, or kept by reference), it looks for hints that chain the
+version it last saw to the current one; if they do, only the chunks holding the hinted
+rows are compared (and re-hashed where they differ), else (an unhinted write, a gap, a
+non-contiguous tensor) the whole tensor is compared as without hints. The hint is a
+promise about the block: writes inside it to rows it does not list would go unseen by
+the incremental fingerprint (``StateTracker(check_hints=True)`` compares everything and
+raises on such a write; tests use it), while a from-scratch fingerprint
+(:func:`state_digest`, a restore, ``graphforget verify``) never uses hints.
+
 **Checkpoints.** A checkpoint is a small manifest (``checkpoints/ckpt-<seq>.json``)
 naming the state's *skeleton* (the state with every tensor replaced by its digest,
 serialised with ``torch.save``) and its tensors; the skeleton, the tensor indexes and
@@ -51,10 +68,11 @@ import torch
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
+from graphforget._hints import hint_rows, hinted_rows, origin_rows, row_chunks
 from graphforget.errors import GraphForgetError
 
 __all__ = ["CHUNK_BYTES", "PACK_BYTES", "StateTracker", "Snapshot", "ObjectStore", "CheckpointError",
-           "state_digest", "tensor_index", "parse_tensor_index", "build_skeleton",
+           "state_digest", "hint_rows", "tensor_index", "parse_tensor_index", "build_skeleton",
            "fill_skeleton", "build_unlearner"]
 
 CHUNK_BYTES = 16384
@@ -182,6 +200,25 @@ def parse_tensor_index(blob: bytes) -> tuple[dict[str, Any], list[str]]:
     return header, [raw[i:i + 32].hex() for i in range(0, len(raw), 32)]
 
 
+def diff_selected(a: np.ndarray, b: np.ndarray, chunk: int, which: np.ndarray) -> list[int]:
+    """The chunks among ``which`` whose bytes differ between ``a`` and ``b``."""
+    n = a.size
+    full = n // chunk
+    out: list[int] = []
+    inner = which[which < full]
+    if inner.size:
+        if chunk % 8 == 0 and a.ctypes.data % 8 == 0 and b.ctypes.data % 8 == 0:
+            width, av, bv = chunk // 8, a[:full * chunk].view(np.uint64), b[:full * chunk].view(np.uint64)
+        else:
+            width, av, bv = chunk, a[:full * chunk], b[:full * chunk]
+        av, bv = av.reshape(full, width), bv.reshape(full, width)
+        hit = (av[inner] != bv[inner]).any(axis=1)
+        out.extend(inner[hit].tolist())
+    if n > full * chunk and bool((which == full).any()) and not np.array_equal(a[full * chunk:], b[full * chunk:]):
+        out.append(full)
+    return out
+
+
 # ---------------------------------------------------------------------------
 # incremental fingerprints
 # ---------------------------------------------------------------------------
@@ -274,10 +311,19 @@ def path_name(path: tuple[Any, ...]) -> str:
 class StateTracker:
     """Computes :func:`state_digest` of an unlearner's state incrementally (see the module
     docstring). One tracker follows one unlearner; it holds mirrors of the tensors that
-    ``get_state`` clones."""
+    ``get_state`` clones.
 
-    def __init__(self, chunk: int = CHUNK_BYTES) -> None:
+    Args:
+        chunk (int): chunk size in bytes. (default: :data:`CHUNK_BYTES`)
+        check_hints (bool): also compare the rows a :func:`hint_rows` hint leaves out, and
+            raise :class:`CheckpointError` when one of them changed (a broken hint).
+            (default: :obj:`False`)
+    """
+
+    def __init__(self, chunk: int = CHUNK_BYTES, check_hints: bool = False) -> None:
         self.chunk = int(chunk)
+        self.check_hints = bool(check_hints)
+        self.hinted = 0  # tensors refreshed from hints (the others were compared in full)
         self._paths: dict[tuple[Any, ...], _Tracked] = {}
         self._objs: dict[int, _Tracked] = {}
         self._sources: dict[tuple[Any, ...], _Source] = {}
@@ -334,9 +380,12 @@ class StateTracker:
             # Free only for the very object seen before with an unmoved version counter;
             # another object over the same memory (``p.data``, a fresh ``detach()``) may
             # have its own counter, so its bytes are compared with the mirror.
-            if rec.src is not src or src._version != rec.version:
+            if rec.src is not src:
                 self._refresh(rec.mirror, src)
                 rec.src, rec.version = src, src._version
+            elif src._version != rec.version:
+                self._refresh(rec.mirror, src, since=rec.version)
+                rec.version = src._version
             rec.round = self._round
             return rec.mirror.obj
         mirror = src.detach().clone(memory_format=torch.contiguous_format)
@@ -345,14 +394,29 @@ class StateTracker:
         self._objs[id(mirror)] = tr
         return mirror
 
-    def _refresh(self, tr: _Tracked, src: Tensor) -> None:
+    def _refresh(self, tr: _Tracked, src: Tensor, since: int | None = None) -> None:
         """Copies into ``tr``'s private tensor (mirror or shadow) the chunks of ``src``
-        that differ, re-hashing only those."""
+        that differ, re-hashing only those. With ``since`` (the version of ``src`` the
+        private tensor matches) and hints covering every write since, only the chunks of
+        the hinted rows are compared."""
         own = tr.shadow if tr.shadow is not None else tr.obj
-        sb, ob = tensor_bytes(src), tensor_bytes(own)
-        self.bytes_compared += sb.size
         c = self.chunk
-        changed = diff_chunks(sb, ob, c)
+        rows = hinted_rows(src, since) if since is not None and src.is_contiguous() \
+            and src.device.type == "cpu" and src.dim() > 0 else None
+        sb, ob = tensor_bytes(src), tensor_bytes(own)
+        if rows is not None:
+            which = row_chunks(rows, sb.size // max(1, src.size(0)), sb.size, c)
+            self.bytes_compared += int(which.size) * c
+            self.hinted += 1
+            changed = diff_selected(sb, ob, c, which)
+            if self.check_hints:
+                missed = sorted(set(diff_chunks(sb, ob, c)) - set(changed))
+                if missed:
+                    raise CheckpointError(f"a hint_rows() hint missed a write: chunk {missed[0]} of a "
+                                          f"tensor of shape {tuple(src.shape)} changed outside the hinted rows")
+        else:
+            self.bytes_compared += sb.size
+            changed = diff_chunks(sb, ob, c)
         for i in changed:
             ob[i * c:(i + 1) * c] = sb[i * c:(i + 1) * c]
         if tr.digests is not None and changed:
@@ -372,7 +436,7 @@ class StateTracker:
                 return tr
             # the same object, changed in place
             if tr.shadow is not None:
-                self._refresh(tr, t)
+                self._refresh(tr, t, since=tr.version)
                 tr.version = t._version
                 return tr
             tr.version = t._version
@@ -390,8 +454,21 @@ class StateTracker:
         tr.version = t._version
         if base is not None and prev is not None and prev.digests is not None:
             buf = tensor_bytes(t)
-            self.bytes_compared += buf.size
-            changed = diff_chunks(buf, tensor_bytes(base), c)
+            rows = origin_rows(t, prev.obj) if base is prev.obj and t.is_contiguous() and t.dim() > 0 else None
+            if rows is not None:  # a hinted copy of the previous tensor: compare the hinted rows only
+                which = row_chunks(rows, buf.size // max(1, t.size(0)), buf.size, c)
+                self.bytes_compared += int(which.size) * c
+                self.hinted += 1
+                changed = diff_selected(buf, tensor_bytes(base), c, which)
+                if self.check_hints:
+                    missed = sorted(set(diff_chunks(buf, tensor_bytes(base), c)) - set(changed))
+                    if missed:
+                        raise CheckpointError(f"a hint_rows() hint missed a write: chunk {missed[0]} of a "
+                                              f"tensor of shape {tuple(t.shape)} differs from its base "
+                                              "outside the hinted rows")
+            else:
+                self.bytes_compared += buf.size
+                changed = diff_chunks(buf, tensor_bytes(base), c)
             digests = list(prev.digests)
             for i, d in _hash_chunks(buf, c, changed).items():
                 digests[i] = d
@@ -536,18 +613,22 @@ class ObjectStore:
         """Writes the objects not yet stored (and those in ``rewrite``, copies of live
         objects of packs being compacted) into new packs of at most about
         :data:`PACK_BYTES` each (so that garbage collection frees space in small
-        steps); returns their names. Every pack is fsynced and renamed, then the
+        steps; the copies in ``rewrite`` start a pack of their own, so that long-lived
+        objects are not mixed with new ones that later requests may soon replace);
+        returns their names. Every pack is fsynced and renamed, then the
         directory is fsynced once."""
         self.directory.mkdir(parents=True, exist_ok=True)
         written: list[tuple[Path, Path, list[list[Any]]]] = []
         seen: set[str] = set()
-        f, offset = None, 0
+        f, offset, cold_pack = None, 0, False
         try:
             for digest, payload in objects:
                 if digest in seen or (digest in self.where and digest not in rewrite):
                     continue
                 seen.add(digest)
-                if f is None or offset >= PACK_BYTES:
+                cold = digest in rewrite
+                if f is None or offset >= PACK_BYTES or (cold and not cold_pack):
+                    cold_pack = cold
                     if f is not None:
                         self._seal_pack(f, written[-1][2])
                     final = self.directory / f"pack-{name}-{os.urandom(4).hex()}.pack"
@@ -674,9 +755,37 @@ class ObjectStore:
     def live_bytes(self, live: set[str]) -> dict[str, int]:
         """Bytes of live objects per pack."""
         out: dict[str, int] = {}
+        where = self.where
         for name, pack in self.packs.items():
-            out[name] = sum(n for d, (_, n) in pack.objects.items() if d in live and self.where.get(d) == name)
+            objects = pack.objects
+            out[name] = sum(objects[d][1] for d in live.intersection(objects) if where.get(d) == name)
         return out
+
+    def read_many(self, digests: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """``(digest, bytes)`` of objects (each checked against its SHA-256), read pack by
+        pack in file order (one open per pack)."""
+        by_pack: dict[str, list[tuple[int, int, str]]] = {}
+        for d in digests:
+            name = self.where.get(d)
+            if name is None:
+                raise CheckpointError(self._missing(d))
+            offset, n = self.packs[name].objects[d]
+            by_pack.setdefault(name, []).append((offset, n, d))
+        for name, items in by_pack.items():
+            items.sort()
+            try:
+                with open(self.directory / name, "rb") as f:
+                    for offset, n, d in items:
+                        f.seek(offset)
+                        raw = f.read(n)
+                        if len(raw) != n:
+                            raise CheckpointError(f"objects/{name} is truncated (object {d[:16]})")
+                        if hashlib.sha256(raw).hexdigest() != d:
+                            raise CheckpointError(f"objects/{name} is corrupted (object {d[:16]} at offset "
+                                                  f"{offset} does not match its SHA-256)")
+                        yield d, raw
+            except OSError as exc:
+                raise CheckpointError(f"objects/{name} cannot be read: {exc}") from None
 
     def drop(self, names: Iterable[str]) -> None:
         """Deletes packs (their objects must be stored elsewhere or dead)."""

@@ -21,9 +21,11 @@ Protocol for one request (:meth:`Ledger.apply`):
    (``unlearner.unlearn``); a request the unlearner rejects (invalid ids, unsupported
    kind, ...) leaves the state untouched and is journaled with ``outcome: "rejected"``;
 2. when a checkpoint is due, the oldest kept checkpoint is deleted if ``keep`` are
-   kept (never the newest, so one always remains), with the packs only it used; then
-   the objects of the new state that no pack holds yet are written to new packs
-   (temporary name, fsync, rename, directory fsync); nothing refers to them yet;
+   kept (never the newest, so one always remains), with the packs only it used; packs
+   planned for compaction have their live objects copied into new packs (made durable
+   as below) and are deleted; then the objects of the new state that no pack holds yet
+   are written to new packs (temporary name, fsync, rename, directory fsync); nothing
+   refers to them yet;
 3. the record (content hash, kind, ids, timestamp, method, outcome, fingerprints
    before/after, timings, certified bound/budget when the report carries them) is
    appended to the journal and **fsynced before any pointer to a new state is
@@ -32,8 +34,8 @@ Protocol for one request (:meth:`Ledger.apply`):
    atomically, then ``CURRENT`` is replaced atomically (temporary file, fsync,
    ``os.replace``, directory fsync); then manifests beyond the retention (``keep``) are
    deleted and packs holding no object of a kept manifest are deleted (when the packs
-   hold 30% more than the live bytes, the live objects of the emptiest packs are
-   copied into the next checkpoint's packs first, which frees those packs).
+   hold 30% more than the live bytes, the emptiest packs are planned for compaction at
+   the next checkpoint, step 2).
 
 Checkpoints are due every ``checkpoint_every`` applied requests, or, with ``"auto"``
 (the default), when the unlearning time since the last checkpoint reaches 20 times
@@ -344,8 +346,10 @@ class Ledger:
                               "one writer at a time") from None
         if not shared:
             with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                mine = f"{os.getpid()}\n".encode()
+                if os.pread(fd, len(mine) + 1, 0) != mine:  # rewritten only when another pid held it
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, mine, 0)
         self._lock_fd, self._lock_shared = fd, shared
         try:
             yield
@@ -627,20 +631,28 @@ class Ledger:
         return applied % int(self.checkpoint_every) == 0
 
     def _store_objects(self, snap: Snapshot, seq: int) -> str:
-        """Writes the snapshot's objects that no pack holds (plus the live objects of
-        packs being compacted) into one new pack; returns the skeleton's digest."""
+        """Compacts the packs planned for it (their live objects copied into new packs,
+        which are made durable, then the old packs deleted), then writes the snapshot's
+        objects that no pack holds into new packs; returns the skeleton's digest."""
         # "keep N" holds at every moment: the oldest kept checkpoint goes before the new
         # one is written (never the newest, which stays until the new one is durable)
         self._gc(keep=max(1, self.keep - 1))
         store = self._objects()
         skeleton = build_skeleton(snap.state, snap.leaves)
         skeleton_id = hashlib.sha256(skeleton).hexdigest()
-        rewrite: set[str] = set()
         compact = [n for n in self._compact if n in store.packs]
         if compact:
+            # before the new objects, so that the folder never holds the copies and the new
+            # objects next to the packs they replace; the copies are durable (fsynced,
+            # renamed, directory fsynced) before a compacted pack is deleted, and every
+            # object a kept checkpoint uses stays in some pack at every moment
             live = self._live_objects()
+            rewrite: set[str] = set()
             for name in compact:
-                rewrite |= {d for d in store.packs[name].objects if d in live and store.where.get(d) == name}
+                rewrite |= {d for d in live.intersection(store.packs[name].objects) if store.where.get(d) == name}
+            store.write(store.read_many(rewrite), f"{seq:08d}", rewrite)
+            store.drop(compact)
+        self._compact = set()
 
         def objects() -> Iterator[tuple[str, Any]]:
             for tr in snap.leaves.values():
@@ -658,11 +670,8 @@ class Ledger:
                     yield tr.digest, tr.index
             if skeleton_id not in store.where:
                 yield skeleton_id, skeleton
-            for d in sorted(rewrite):
-                yield d, store.read(d)
 
-        store.write(objects(), f"{seq:08d}", rewrite)
-        self._compact = set()  # the compacted packs' live objects now sit in the new pack
+        store.write(objects(), f"{seq:08d}")
         return skeleton_id
 
     def _write_manifest(self, unlearner: Unlearner, snap: Snapshot, record: dict[str, Any], applied: int,

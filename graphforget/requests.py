@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphforget._hints import hint_rows
 from graphforget.errors import InvalidRequestError, UnknownNameError
 
 __all__ = [
@@ -275,7 +276,8 @@ class NodeRequest(ForgetRequest):
         if validate is False:  # tolerant replay on foreign data: skip out-of-range ids
             ids = ids[(ids >= 0) & (ids < data.num_nodes)]
         if out.x is not None:
-            out.x[ids] = 0
+            with hint_rows(out.x, ids, base=data.x):  # a ledger compares only these rows with data.x
+                out.x[ids] = 0
         for key in node_masks(out):
             out[key][ids] = False
         out.forgotten_mask[ids] = True

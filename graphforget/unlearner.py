@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphforget._hints import hint_rows
 from graphforget._registry import reference_from_registry
 from graphforget.errors import (
     GraphForgetError,
@@ -56,6 +57,7 @@ __all__ = [
     "data_from_state",
     "state_fingerprint",
     "ForgottenDigest",
+    "hint_rows",
 ]
 
 FORMAT_VERSION = 2  # 2: data referenced by fingerprint, forgotten requests as keyed digests

@@ -86,6 +86,7 @@ from torch import Tensor
 
 from graphforget.errors import GraphForgetError, NotFittedError, SolverError
 from graphforget.executor import derive_seed
+from graphforget.unlearner import hint_rows
 
 __all__ = ["CertifiedLogisticRegression", "budget", "c_delta", "spectral_norm_upper"]
 
@@ -485,9 +486,11 @@ class CertifiedLogisticRegression:
         # gradient difference over the changed rows only: old rows out, kept new rows in
         rhs = self._loss_grad_rows(W, old_Z, old_Y) - self._loss_grad_rows(W, new_rows[keep], old_Y[keep]) \
             + self.lam * (m_old - m_new) * W
-        # change the rows in place; restored if anything below fails
-        self.Z_[rows] = new_rows
-        self.active_[rows] = keep
+        # change the rows in place (hinted: a ledger re-hashes only these rows); restored
+        # if anything below fails
+        with hint_rows(self.Z_, rows), hint_rows(self.active_, rows):
+            self.Z_[rows] = new_rows
+            self.active_[rows] = keep
         try:
             if self.norm == "exact":
                 z_norm = spectral_norm_upper(self.Z_[self.active_])
@@ -519,8 +522,9 @@ class CertifiedLogisticRegression:
             if not math.isfinite(bound):
                 raise SolverError("the removal step is not finite; increase lam")
         except BaseException:
-            self.Z_[rows] = old_Z
-            self.active_[rows] = True
+            with hint_rows(self.Z_, rows), hint_rows(self.active_, rows):
+                self.Z_[rows] = old_Z
+                self.active_[rows] = True
             raise
         retrained = self.cumulative_ + bound > self.budget
         if retrained:

@@ -41,7 +41,7 @@ from graphforget.data._validate import validate_data
 from graphforget.errors import GraphForgetError, SolverError, UnsupportedModelError
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import num_classes
-from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
+from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport, hint_rows
 
 __all__ = ["CGU", "propagation_stack", "changed_rows", "local_propagation", "standard_scaler"]
 
@@ -397,8 +397,9 @@ class CGU(Unlearner):
         t1 = time.perf_counter()
         entry = self.classifier_.update_rows(rows, z_rows, keep=keep,
                                              info={"kind": request.kind, "items": len(request)})
-        for k, rows_k in enumerate(sets):  # commit
-            self.stack_[k][rows_k] = new_vals[k]
+        for k, rows_k in enumerate(sets):  # commit (only these rows: a ledger re-hashes just them)
+            with hint_rows(self.stack_[k], rows_k):
+                self.stack_[k][rows_k] = new_vals[k]
         t2 = time.perf_counter()
         report.breakdown.update(features=t1 - t0, newton=t2 - t1)
         report.affected.update(nodes=int(changed.numel()), train_rows=int(rows.numel()),
