@@ -272,15 +272,14 @@ class CertifiedLogisticRegression:
         number of iterations with it."""
         Z = self.Z_.float()
         w = D.mean(1, keepdim=True)
-        # what the factor is a function of: saved with the state, so a loaded model
-        # rebuilds the very same factor and its next removal is bit-identical
-        self._precond_source = (w.clone(), int(m))
         H = Z.T @ (w.float() * Z) + float(self.lam * m) * torch.eye(Z.size(1), dtype=torch.float32)
         L, info = torch.linalg.cholesky_ex(H)
         if int(info) != 0:
             Z = self.Z_
             L = torch.linalg.cholesky(Z.T @ (w * Z) + self.lam * m * torch.eye(Z.size(1), dtype=_DT))
-        return L
+        # LAPACK returns the factor column-major; kept row-major, the saved copy (and the
+        # solves that use it) are the same bytes after a save/load or a checkpoint
+        return L.contiguous()
 
     def _solve(self, rhs: Tensor, D: Tensor, m: int, precond: Tensor | None, rtol: float = 0.0,
                method: str | None = None) -> Tensor:
@@ -566,8 +565,12 @@ class CertifiedLogisticRegression:
             # the cached margins Z W are updated incrementally by every removal step, so
             # they differ from a fresh Z @ W in the last bits: saved, the roundtrip is exact
             "margins": self.margins_.clone(),
-            "precond": ({"weights": self._precond_source[0].clone(), "m": self._precond_source[1]}
-                        if getattr(self, "_precond", None) is not None else None),
+            # the factor itself: it was built from the rows as they were at its build, which
+            # later removals change, so a loaded model must not rebuild it (its next removal
+            # would solve to another rounding). Content-addressed checkpoints store it once
+            # per rebuild.
+            "precond_factor": (self._precond.clone() if getattr(self, "_precond", None) is not None
+                               else None),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> CertifiedLogisticRegression:
@@ -582,11 +585,7 @@ class CertifiedLogisticRegression:
         self.train_residual_ = float(state["train_residual"])
         self.ledger_ = [dict(e) for e in state["ledger"]]
         self.margins_ = state["margins"] if "margins" in state else self.Z_ @ self.W_
-        self._precond = None
-        source = state.get("precond")
-        if source is not None:
-            w, m = source["weights"], int(source["m"])
-            self._precond = self._factor_preconditioner(w.expand(-1, 1), m)
+        self._precond = state.get("precond_factor")
         return self
 
     @classmethod
