@@ -45,9 +45,9 @@ def direction(metric: str, utility_metric: str | None = None) -> bool:
     if m.endswith("seconds"):
         return HIGHER_IS_BETTER["seconds"]
     base = m.split("@", 1)[0]
-    if base in _RANKING:
-        return True
     tokens = m.replace("@", "_").split("_")
+    if base in _RANKING or any(token in _RANKING for token in tokens):  # test_hits@10_original
+        return True
     for key, value in HIGHER_IS_BETTER.items():
         if key in tokens:
             return value

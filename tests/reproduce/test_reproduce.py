@@ -152,6 +152,7 @@ def test_direction_from_metric_registry():
     assert direction("utility_gap") is True
     with pytest.raises(GraphForgetError, match="no direction known for metric 'wobble'"):
         direction("wobble")
+    assert direction("test_hits@10_original") is True and direction("forget_mrr_unlearned") is True
 
 
 def test_compare_relative_and_scaled():
