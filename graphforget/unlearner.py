@@ -510,7 +510,7 @@ class Unlearner:
         """The complete learned state (what :meth:`save` writes)."""
         self._check_fitted()
         return {
-            "data": data_to_state(self.data_),
+            "data": _data_state(self.data_),
             "history": [r.to_dict() for r in self.history_],
             "method": self._get_state(),
         }
@@ -519,9 +519,10 @@ class Unlearner:
         """A hash of the complete learned state (byte-level): the retained data, the method's
         state and the number and kinds of the requests served (their content is in the
         retained data and, for a ledger, in its hash-chained journal)."""
-        state = self.get_state()
-        state["history"] = [(r.kind, len(r)) for r in self.history_]
-        return state_fingerprint(state)
+        self._check_fitted()
+        return state_fingerprint({"data": _data_state(self.data_),
+                                  "history": [(r.kind, len(r)) for r in self.history_],
+                                  "method": self._get_state()})
 
     def save(self, path: str | os.PathLike, *, include_data: bool = False,
              include_forgotten: bool = False, key: str | bytes | None = None) -> Path:
@@ -640,10 +641,11 @@ class Unlearner:
             if data is None:
                 raise GraphForgetError(f"{folder} does not embed its data: pass the retained data it was "
                                        "saved with, Unlearner.load(path, data=...)")
-            if state_fingerprint(_data_state(data)) != config.get("data_fingerprint"):
+            given = _data_state(data)
+            if state_fingerprint(given) != config.get("data_fingerprint"):
                 raise GraphForgetError("the data passed to load() is not the data this unlearner was saved "
                                        "with (its fingerprint differs)")
-            state["data"] = _data_state(data)
+            state["data"] = given
         try:
             obj = klass(**params)
         except (TypeError, ValueError) as exc:

@@ -30,7 +30,7 @@ _EXPORTS = {
     "GIF": "graphforget.approx.gif",
     "IF": "graphforget.approx.gif",
     "influenced_nodes": "graphforget.approx.gif",
-    "message_passing_depth": "graphforget.approx.gif",
+    "message_passing_depth": "graphforget.models",
     "GNNDelete": "graphforget.approx.gnndelete",
     "attach_operators": "graphforget.approx.gnndelete",
     "GradientAscent": "graphforget.approx.gradient_ascent",

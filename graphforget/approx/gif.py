@@ -70,25 +70,13 @@ from graphforget.approx.influence import (
 )
 from graphforget.errors import GraphForgetError
 from graphforget.link._unlearner import LinkGNNUnlearner
+from graphforget.models import message_passing_depth
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import forward
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
 from graphforget.user_model import message_passing_hops
 
 __all__ = ["GIF", "IF", "influenced_nodes", "message_passing_depth"]
-
-
-def message_passing_depth(model: str, num_layers: int, model_kwargs: dict[str, Any] | None = None) -> int:
-    """How many hops a backbone's output depends on (``K`` for SGC/GPR)."""
-    kwargs = model_kwargs or {}
-    name = model.lower().replace("-", "").replace("_", "")
-    if name == "sgc":
-        return int(kwargs.get("K", num_layers))
-    if name in ("gpr", "gprgnn"):
-        return int(kwargs.get("K", 10))
-    if name == "mlp":
-        return 0
-    return int(num_layers)
 
 
 def influenced_nodes(seeds: Tensor, edge_index: Tensor, num_nodes: int, hops: int) -> Tensor:

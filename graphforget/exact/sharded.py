@@ -38,7 +38,7 @@ from graphforget.errors import GraphForgetError
 from graphforget.exact._aggregators import Aggregator, make_aggregator
 from graphforget.executor import Executor, derive_seed, make_executor
 from graphforget.gnn import GNNUnlearner
-from graphforget.models import build_model
+from graphforget.models import build_model, message_passing_depth
 from graphforget.partition import Partition, induced_view, make_partitioner
 from graphforget.requests import (
     EdgeRequest,
@@ -248,8 +248,6 @@ class ShardedUnlearner(GNNUnlearner):
         kwargs = dict(self.model_kwargs or {})
         if kwargs.get("norm") not in (None, "none") or self.model.lower() in ("gin",):
             return None
-        from graphforget.approx.gif import message_passing_depth
-
         return message_passing_depth(self.model, self.num_layers, kwargs) + 1
 
     def _executor(self) -> Executor:

@@ -32,11 +32,6 @@ class GraphUnlearner(Unlearner):
         if int((data.train_mask & ~data.forgotten_mask).sum()) == 0:
             raise GraphForgetError("fit() got a GraphDataset without training graphs")
 
-    def get_state(self) -> dict[str, Any]:
-        self._check_fitted()
-        return {"data": self.data_.to_state(), "history": [r.to_dict() for r in self.history_],
-                "method": self._get_state()}
-
     def _set_state(self, state: dict[str, Any]) -> None:
         data = self.data_
         if not isinstance(data, GraphDataset):  # Unlearner.load gives a Data of the flat state

@@ -35,7 +35,7 @@ from torch_geometric.nn.models import GAT, GIN
 from graphforget._registry import normalize, resolve
 from graphforget.models._sparse import ScalableGCN, ScalableGraphSAGE
 
-__all__ = ["build_model", "model_names", "SGC", "GPRGNN", "MLP", "propagate", "normalized_adjacency"]
+__all__ = ["build_model", "model_names", "message_passing_depth", "SGC", "GPRGNN", "MLP", "propagate", "normalized_adjacency"]
 
 
 def propagate(x: Tensor, edge_index: Tensor, K: int, num_nodes: int | None = None,
@@ -198,6 +198,19 @@ _MODELS = {
     "graphsage": _basic(ScalableGraphSAGE), "gin": _basic(GIN), "sgc": _sgc, "gpr": _gpr,
     "gprgnn": _gpr, "mlp": _mlp,
 }
+
+
+def message_passing_depth(model: str, num_layers: int, model_kwargs: dict[str, Any] | None = None) -> int:
+    """How many hops a backbone's output depends on (``K`` for SGC/GPR)."""
+    kwargs = model_kwargs or {}
+    name = model.lower().replace("-", "").replace("_", "")
+    if name == "sgc":
+        return int(kwargs.get("K", num_layers))
+    if name in ("gpr", "gprgnn"):
+        return int(kwargs.get("K", 10))
+    if name == "mlp":
+        return 0
+    return int(num_layers)
 
 
 def model_names() -> list[str]:
