@@ -99,14 +99,21 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def datasync(fd: int) -> None:
+    """Makes a file's bytes durable: ``fdatasync`` where the platform has it (the data
+    and the metadata needed to read them back, its size included, without the
+    timestamps ``fsync`` also writes), else ``fsync``."""
+    (getattr(os, "fdatasync", None) or os.fsync)(fd)
+
+
 def write_atomic(path: Path, payload: bytes) -> None:
-    """Writes ``payload`` to a temporary file, fsyncs it, renames it over ``path`` and
+    """Writes ``payload`` to a temporary file, syncs it, renames it over ``path`` and
     fsyncs the directory."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as f:
         f.write(payload)
         f.flush()
-        os.fsync(f.fileno())
+        datasync(f.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
 
@@ -355,6 +362,15 @@ class StateTracker:
             tr.seal(self.chunk)
             self._paths[path] = tr
             self._objs[id(t)] = tr
+
+    def unchanged(self, snap: Snapshot) -> bool:
+        """Whether every tensor behind ``snap`` (this tracker's last snapshot) still holds
+        the bytes it was hashed with: the tensors ``get_state`` cloned and those it
+        returned directly keep their version counters (an in-place write moves them)."""
+        for src in self._sources.values():
+            if src.src._version != src.version or src.mirror.obj._version != src.mirror.version:
+                return False
+        return all(tr.obj._version == tr.version for tr in snap.leaves.values())
 
     # -- internals ------------------------------------------------------------------------
     def _digest(self, state: Any) -> Snapshot:
@@ -665,7 +681,7 @@ class ObjectStore:
         raw = json.dumps({"objects": index}, separators=(",", ":")).encode()
         f.write(raw + struct.pack("<Q", len(raw)) + _PACK_END)
         f.flush()
-        os.fsync(f.fileno())
+        datasync(f.fileno())
         f.close()
 
     def read(self, digest: str) -> bytes:

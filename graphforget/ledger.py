@@ -86,6 +86,7 @@ from graphforget._checkpoint import (
     build_skeleton,
     build_unlearner,
     fill_skeleton,
+    datasync,
     fsync_dir,
     load_skeleton,
     load_tensor,
@@ -117,7 +118,7 @@ TORN = "torn"
 LOCK = "lock"
 LEDGER_FORMAT = 2
 AUTO_RATIO = 20.0  # "auto": checkpoint once unlearning time reaches 20x a checkpoint's cost, ...
-AUTO_CHANGED = 0.1  # ... or once the bytes changed since the last one reach 10% of the state
+AUTO_CHANGED = 0.25  # ... or once the bytes changed since the last one reach a quarter of the state
 _WASTE = 1.3  # compact packs once they hold 30% more bytes than the live objects ...
 _WASTE_SLACK = 1 << 20  # ... and more than 1 MB of dead bytes
 # Keys of UnlearnReport.diagnostics that certified methods use for their guarantee.
@@ -199,6 +200,14 @@ def _certificate(report: UnlearnReport) -> dict[str, Any]:
     return _jsonable(out)
 
 
+def _guard(unlearner: Unlearner) -> tuple[Any, ...]:
+    """What must be unchanged for a snapshot of ``unlearner`` to still hold, besides its
+    tensors' version counters: the object, each attribute's binding, the history's
+    length (``unlearn``, ``fit``, ``set_state`` and ``load`` all change one of them)."""
+    return (id(unlearner), tuple((k, id(v)) for k, v in vars(unlearner).items()),
+            len(getattr(unlearner, "history_", ())))
+
+
 def _ckpt_name(seq: int) -> str:
     return f"ckpt-{seq:08d}"
 
@@ -250,10 +259,20 @@ class Ledger:
             no kept checkpoint refers to are garbage-collected. It is recorded in
             ``CURRENT``; ``None`` uses the recorded value (2 for a new ledger), so a replay
             keeps what the stream kept. (default: :obj:`None`)
+        check_before: how :meth:`apply` checks that the unlearner is at the journal's
+            last state before serving a request. ``"incremental"`` reuses the fingerprint
+            computed after the previous request when the unlearner is the same object,
+            none of its attributes was rebound, its history has the same length and no
+            tensor of its state was written in place (version counters); ``"full"``
+            recomputes the fingerprint every time, which also catches a nested object
+            swapped by hand between two requests (replay and :meth:`verify` catch it
+            later either way, as a fingerprint mismatch). (default: :obj:`"incremental"`)
     """
 
     def __init__(self, directory: str | os.PathLike, checkpoint_every: int | str = "auto",
-                 keep: int | None = None) -> None:
+                 keep: int | None = None, check_before: str = "incremental") -> None:
+        if check_before not in ("incremental", "full"):
+            raise GraphForgetError(f"check_before must be 'incremental' or 'full', got {check_before!r}")
         if checkpoint_every != "auto" and (isinstance(checkpoint_every, bool)
                                            or not isinstance(checkpoint_every, int) or checkpoint_every < 1):
             raise GraphForgetError(f"checkpoint_every must be a positive integer or 'auto', got {checkpoint_every!r}")
@@ -274,6 +293,8 @@ class Ledger:
         self._changed_bytes = 0  # bytes re-hashed since the last checkpoint (over-counts repeats)
         self._state_bytes = 0
         self._checkpoint_cost: float | None = None  # running estimate of one checkpoint's cost
+        self._last_snap: tuple[tuple[Any, ...], Snapshot] | None = None
+        self.check_before = check_before
         self.last: dict[str, float] = {}  # timings of the last apply()
 
     # -- paths -------------------------------------------------------------------------
@@ -435,7 +456,7 @@ class Ledger:
         fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)
-            os.fsync(fd)
+            datasync(fd)  # the record and the journal's new size
         finally:
             os.close(fd)
         tail["count"] += 1
@@ -622,7 +643,19 @@ class Ledger:
     def _snap(self, unlearner: Unlearner) -> Snapshot:
         if self._tracker is None or self._tracked is not unlearner:
             self._tracker, self._tracked = StateTracker(), unlearner
-        return self._tracker.snapshot(unlearner)
+        snap = self._tracker.snapshot(unlearner)
+        self._last_snap = (_guard(unlearner), snap)
+        return snap
+
+    def _current(self, unlearner: Unlearner) -> str:
+        """The fingerprint of ``unlearner``'s state, reusing the last snapshot when the
+        nothing shows the unlearner changed since (see :attr:`check_before`)."""
+        if self.check_before == "incremental" and self._last_snap is not None \
+                and self._tracked is unlearner and self._tracker is not None:
+            guard, snap = self._last_snap
+            if guard == _guard(unlearner) and self._tracker.unchanged(snap):
+                return snap.fingerprint
+        return self._snap(unlearner).fingerprint
 
     def _due(self, applied: int) -> bool:
         if self.checkpoint_every == "auto":
@@ -878,7 +911,7 @@ class Ledger:
             for rec in records[chosen.seq + 1:]:
                 if rec.get("type") != "request" or rec.get("outcome") != "applied":
                     continue
-                if self._snap(unlearner).fingerprint != rec["fingerprint_before"]:
+                if self._current(unlearner) != rec["fingerprint_before"]:
                     mismatches.append(rec["seq"])
                 unlearner.unlearn(request_from_dict(rec["request"]))
                 replayed += 1
@@ -916,7 +949,7 @@ class Ledger:
             tail = self._tail()
             if not tail["count"]:
                 raise LedgerError(f"{self.directory} has no init record: call Ledger.init first")
-            before = self._snap(unlearner).fingerprint
+            before = self._current(unlearner)
             if before != tail["head"]:
                 raise LedgerError("the unlearner's state is not the ledger's last state "
                                   "(restore it with Ledger.restore())")

@@ -1,7 +1,9 @@
+import copy
 import json
 import os
 
 import pytest
+import torch
 
 from graphforget import ledger as ledger_module
 from graphforget.errors import GraphForgetError, InvalidRequestError
@@ -221,6 +223,51 @@ def test_apply_refuses_a_model_out_of_sync_with_the_ledger(tmp_path):
     with pytest.raises(LedgerError, match="not the ledger's last state"):
         led.apply(u, NodeRequest([ids[1]]))
     assert len(led.records()) == 1
+
+
+@pytest.mark.parametrize("change", ["in_place", "rebound", "refit", "swapped"])
+def test_the_incremental_check_before_a_request_sees_changes_made_behind_its_back(tmp_path, change):
+    # apply() reuses the previous request's fingerprint as the "before" one only while
+    # nothing shows a change: an in-place write to a state tensor, a rebound attribute,
+    # a refit or another unlearner object are each refused before any work
+    data = tiny_graph()
+    ids = train_ids(data, 3)
+    u = fast_retrain().fit(data)
+    led = Ledger(tmp_path)
+    led.init(u)
+    led.apply(u, NodeRequest([ids[0]]))
+    if change == "in_place":
+        with torch.no_grad():
+            next(u.model_.parameters()).add_(1.0)
+    elif change == "rebound":
+        u.model_ = copy.deepcopy(u.model_)
+        with torch.no_grad():
+            next(u.model_.parameters()).mul_(2.0)
+    elif change == "refit":
+        u.fit(data)
+    else:
+        u = fast_retrain().fit(data)
+    with pytest.raises(LedgerError, match="not the ledger's last state"):
+        led.apply(u, NodeRequest([ids[1]]))
+    assert len(led.records()) == 2
+
+
+def test_check_before_full_recomputes_the_fingerprint_every_time(tmp_path, monkeypatch):
+    data = tiny_graph()
+    ids = train_ids(data, 3)
+    u = fast_retrain().fit(data)
+    counts = {}
+    for mode in ("incremental", "full"):
+        led = Ledger(tmp_path / mode, check_before=mode)
+        led.init(u)
+        calls = []
+        real = led._snap
+        monkeypatch.setattr(led, "_snap", lambda un, real=real, calls=calls: calls.append(1) or real(un))
+        led.apply(u, NodeRequest([ids[0 if mode == "incremental" else 1]]))
+        counts[mode] = len(calls)
+    assert counts == {"incremental": 1, "full": 2}
+    with pytest.raises(GraphForgetError, match="check_before"):
+        Ledger(tmp_path / "x", check_before="never")
 
 
 def test_ledger_errors_are_clear(tmp_path):

@@ -176,7 +176,8 @@ def test_recorded_unlearn_seconds_are_the_reports_seconds(tmp_path, monkeypatch)
     rec = led.records()[-1]
     assert rec["unlearn_seconds"] == report.seconds
     assert report.seconds < 0.03 or rec["unlearn_seconds"] == report.seconds
-    assert rec["ledger_seconds"] >= 0.06  # two fingerprints
+    # one fingerprint: the state after (the one before is the init's, still valid)
+    assert rec["ledger_seconds"] >= 0.03
     assert rec["seconds"] == pytest.approx(rec["unlearn_seconds"] + rec["ledger_seconds"])
     assert led.last["total_ledger_seconds"] >= rec["ledger_seconds"]
 
