@@ -105,6 +105,19 @@ def _signature(key: bytes, config: dict[str, Any]) -> str:
     return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
 
 
+def _request_state(request: Any) -> dict[str, Any]:
+    """``request.to_dict()``, computed once per request object (a served request does not
+    change; a ledger fingerprints the history after every request, so rebuilding every
+    dict would make each fingerprint cost the length of the stream). A shallow copy is
+    returned, so a caller that edits the dict cannot alter the cache."""
+    cached = request.__dict__.get("_state_dict") if hasattr(request, "__dict__") else None
+    if cached is None:
+        cached = request.to_dict()
+        with contextlib.suppress(AttributeError, TypeError):
+            request.__dict__["_state_dict"] = cached
+    return dict(cached)
+
+
 def _data_state(data: Any) -> Any:
     """A task's data as a plain state (graph datasets bring their own ``to_state``)."""
     if data is None:
@@ -511,7 +524,7 @@ class Unlearner:
         self._check_fitted()
         return {
             "data": _data_state(self.data_),
-            "history": [r.to_dict() for r in self.history_],
+            "history": [_request_state(r) for r in self.history_],
             "method": self._get_state(),
         }
 
