@@ -245,7 +245,8 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
                 damping: float = 0.0, iterations: int = 100, tol: float = 1e-6,
                 scale: float | None = None, dense: Callable[[], Tensor] | None = None,
                 seed: int = 0, max_residual: float | None = None,
-                true_residual: bool = False) -> InverseHVPResult:
+                true_residual: bool = False,
+                preconditioner: Callable[[Tensor], Tensor] | None = None) -> InverseHVPResult:
     r"""Solves :math:`(H+\mu I)\Delta = v` given :math:`x\mapsto Hx`.
 
     Args:
@@ -264,6 +265,10 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
         true_residual: CG reports its recurrence residual (the true one up to rounding,
             for free); ``True`` recomputes :math:`\|(H+\mu I)\Delta-v\|` with one more
             product, as the other solvers always do. (default: :obj:`False`)
+        preconditioner: ``"cg"`` only: :math:`r\mapsto M^{-1}r` for a symmetric positive
+            definite :math:`M\approx H+\mu I` (preconditioned CG; e.g. the Cholesky factor of
+            an approximate Hessian kept from training). It changes the iterations, not the
+            stopping rule, which still tests the unpreconditioned residual. (default: ``None``)
     """
     if method not in SOLVERS:
         raise GraphForgetError(f"unknown inverse-HVP method {method!r}; choose one of {SOLVERS}")
@@ -278,10 +283,13 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
 
     used_scale = None
     if method == "cg":
+        precond = preconditioner if preconditioner is not None else (lambda r: r)
         x = torch.zeros_like(v)
         r = v.clone()
-        p = r.clone()
-        rr = rr_new = float(r @ r)
+        z = precond(r)
+        p = z.clone()
+        rz = float(r @ z)
+        rr_new = float(r @ r)
         it = 0
         for it in range(1, int(iterations) + 1):
             hp = op(p)
@@ -291,15 +299,17 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
                     raise SolverError("CG met non-positive curvature: the Hessian is not positive "
                                       "definite here; add damping or use kind='gauss_newton'")
                 break
-            alpha = rr / curv
+            alpha = rz / curv
             x = x + alpha * p
             r = r - alpha * hp
             rr_new = float(r @ r)
             _check(x, "CG")
             if math.sqrt(rr_new) <= tol * vnorm:
                 break
-            p = r + (rr_new / rr) * p
-            rr = rr_new
+            z = precond(r)
+            rz_new = float(r @ z)
+            p = z + (rz_new / rz) * p
+            rz = rz_new
         iters = it
         # CG's recurrence residual equals (H+mu I)x - v up to rounding: no extra product
         recurrence_residual = math.sqrt(rr_new) / vnorm

@@ -17,6 +17,8 @@ _EXPORTS = {
     "budget": "graphforget.certified.base",
     "c_delta": "graphforget.certified.base",
     "spectral_norm_upper": "graphforget.certified.base",
+    "shared_hessian_factor": "graphforget.certified.base",
+    "cholesky_apply": "graphforget.certified.base",
     "CEU": "graphforget.certified.ceu",
     "CertifiedRemoval": "graphforget.certified.certified_removal",
     "CGU": "graphforget.certified.cgu",

@@ -88,7 +88,8 @@ from graphforget.errors import GraphForgetError, NotFittedError, SolverError
 from graphforget.executor import derive_seed
 from graphforget.unlearner import hint_rows
 
-__all__ = ["CertifiedLogisticRegression", "budget", "c_delta", "spectral_norm_upper"]
+__all__ = ["CertifiedLogisticRegression", "budget", "c_delta", "spectral_norm_upper", "shared_hessian_factor",
+           "cholesky_apply"]
 
 #: relative float64 rounding level of the summed objective, below which a predicted
 #: decrease cannot be verified by comparing objective values
@@ -129,6 +130,28 @@ def _chol_apply(L: Tensor, R: Tensor) -> Tensor:
         return torch.linalg.solve_triangular(L.T, y, upper=True).to(R.dtype)
     y = torch.linalg.solve_triangular(L, R.T.unsqueeze(-1).to(L.dtype), upper=False)
     return torch.linalg.solve_triangular(L.mT, y, upper=True).squeeze(-1).T.to(R.dtype)
+
+
+def shared_hessian_factor(Z: Tensor, w: Tensor, reg: float) -> Tensor:
+    r"""The lower Cholesky factor ``[d, d]`` of :math:`Z^\top\mathrm{diag}(w)Z+\mathrm{reg}\,I`
+    (``w``: ``[rows, 1]`` curvature per row), in float32 when that factorisation succeeds and
+    float64 otherwise; a preconditioner for the Hessians of linear models on the rows ``Z``
+    (CGU's heads, the SGC objective of CEU and IDEA). Row-major, so a saved copy and the
+    solves that use it are the same bytes after a save/load."""
+    Zf = Z.float()
+    H = Zf.T @ (w.float() * Zf) + float(reg) * torch.eye(Z.size(1), dtype=torch.float32)
+    L, info = torch.linalg.cholesky_ex(H)
+    if int(info) != 0:
+        Z = Z.to(_DT)
+        L = torch.linalg.cholesky(Z.T @ (w.to(_DT) * Z) + float(reg) * torch.eye(Z.size(1), dtype=_DT))
+    # LAPACK returns the factor column-major; kept row-major
+    return L.contiguous()
+
+
+def cholesky_apply(L: Tensor, R: Tensor) -> Tensor:
+    """Solves ``L L^T X = R`` for a factor of :func:`shared_hessian_factor` (see
+    :func:`_chol_apply`)."""
+    return _chol_apply(L, R)
 
 
 class CertifiedLogisticRegression:
@@ -266,20 +289,11 @@ class CertifiedLogisticRegression:
 
     def _factor_preconditioner(self, D: Tensor, m: int) -> Tensor:
         """The Cholesky factor ``[d, d]`` of one Hessian shared by all heads (curvature
-        averaged over heads), in float32 when that succeeds. A preconditioner only steers
+        averaged over heads; :func:`shared_hessian_factor`). A preconditioner only steers
         CG, which runs in float64 on the exact per-head Hessians; one shared factor costs
         ``1/H`` of per-head factors to build and to apply, and on Cora CG needs the same
         number of iterations with it."""
-        Z = self.Z_.float()
-        w = D.mean(1, keepdim=True)
-        H = Z.T @ (w.float() * Z) + float(self.lam * m) * torch.eye(Z.size(1), dtype=torch.float32)
-        L, info = torch.linalg.cholesky_ex(H)
-        if int(info) != 0:
-            Z = self.Z_
-            L = torch.linalg.cholesky(Z.T @ (w * Z) + self.lam * m * torch.eye(Z.size(1), dtype=_DT))
-        # LAPACK returns the factor column-major; kept row-major, the saved copy (and the
-        # solves that use it) are the same bytes after a save/load or a checkpoint
-        return L.contiguous()
+        return shared_hessian_factor(self.Z_, D.mean(1, keepdim=True), self.lam * m)
 
     def _solve(self, rhs: Tensor, D: Tensor, m: int, precond: Tensor | None, rtol: float = 0.0,
                method: str | None = None) -> Tensor:

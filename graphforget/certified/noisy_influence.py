@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -63,14 +64,20 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from torch_geometric.data import Data
 
 from graphforget.approx.influence import ObjectiveHessian, flat_grad, inverse_hvp, trainable_parameters
-from graphforget.certified.base import budget, spectral_norm_upper
-from graphforget.certified.cgu import linear_only_error, standard_scaler
+from graphforget.certified.base import budget, cholesky_apply, shared_hessian_factor, spectral_norm_upper
+from graphforget.certified.cgu import (
+    changed_rows,
+    linear_only_error,
+    local_propagation,
+    propagation_stack,
+    standard_scaler,
+)
 from graphforget.errors import GraphForgetError, SolverError
 from graphforget.executor import derive_seed
 from graphforget.gnn import GNNUnlearner
-from graphforget.requests import ForgetRequest
+from graphforget.requests import EdgeRequest, ForgetRequest
 from graphforget.training import TrainConfig, forward, seeded, train_node_classifier
-from graphforget.unlearner import Guarantee, Task, UnlearnReport
+from graphforget.unlearner import Guarantee, Task, UnlearnReport, hint_rows
 
 __all__ = ["NoisyInfluenceUnlearner", "softmax_hessian_lipschitz"]
 
@@ -83,18 +90,24 @@ _DT = torch.float64
 softmax_hessian_lipschitz = 3.0 / math.sqrt(2.0)
 
 
-def _as64(data: Data, scaler: tuple[Tensor, Tensor] | None, row: bool) -> Data:
-    """``data`` with float64 features, preprocessed by the frozen ``scaler`` (rows then
-    clipped to norm 1) or, with ``row``, scaled to unit rows."""
-    out = data.clone()
-    x = data.x.to(_DT)
+def _prep(x: Tensor, scaler: tuple[Tensor, Tensor] | None, row: bool) -> Tensor:
+    """Rows of ``x`` in float64, preprocessed by the frozen ``scaler`` (rows then clipped to
+    norm 1) or, with ``row``, scaled to unit rows (row-wise: any subset of rows gives the
+    same values as the whole matrix)."""
+    x = x.to(_DT)
     if scaler is not None:
         x = (x - scaler[0]) * scaler[1]
         x = x / x.norm(dim=1, keepdim=True).clamp_min(1.0)
     elif row:
         norms = x.norm(dim=1, keepdim=True)
         x = torch.where(norms > 0, x / norms.clamp_min(1e-300), x)
-    out.x = x
+    return x
+
+
+def _as64(data: Data, scaler: tuple[Tensor, Tensor] | None, row: bool) -> Data:
+    """``data`` with float64 features, preprocessed by :func:`_prep`."""
+    out = data.clone()
+    out.x = _prep(data.x, scaler, row)
     ew = getattr(data, "edge_weight", None)
     if ew is not None:
         out.edge_weight = ew.to(_DT)
@@ -103,14 +116,19 @@ def _as64(data: Data, scaler: tuple[Tensor, Tensor] | None, row: bool) -> Data:
 
 class _LinearObjective:
     r"""Gradient and Hessian-vector products of the SGC objective without noise (sum form),
-    :math:`\sum_i \mathrm{CE}(\Theta\tilde z_i, y_i) + \frac{\lambda m}{2}\|\Theta\|^2`, on fixed rows
-    ``Z`` ``[m, d~]`` at ``theta`` (the flat parameters of ``lin``: weight, then bias)."""
+    :math:`\sum_i w_i\,\mathrm{CE}(\Theta\tilde z_i, y_i) + \frac{\lambda m}{2}\|\Theta\|^2`, on fixed
+    rows ``Z`` ``[rows, d~]`` with 0/1 row ``weights`` (``None``: all rows count) at ``theta``
+    (the flat parameters of ``lin``: weight, then bias). Rows of weight 0 stay in ``Z`` so a
+    removal gathers nothing."""
 
-    def __init__(self, Z: Tensor, y: Tensor, theta: Tensor, lin: torch.nn.Linear, lam_m: float) -> None:
+    def __init__(self, Z: Tensor, y: Tensor, theta: Tensor, lin: torch.nn.Linear, lam_m: float,
+                 weights: Tensor | None = None, logits: Tensor | None = None) -> None:
         self.C, self.d = lin.weight.shape
         self.bias = lin.bias is not None
         self.Z, self.lam_m, self.theta = Z, float(lam_m), theta
-        self.P = torch.softmax(Z @ self._mat(theta).T, dim=1)
+        self.w = None if weights is None else weights.to(Z.dtype).view(-1, 1)
+        self.logits = Z @ self._mat(theta).T if logits is None else logits
+        self.P = torch.softmax(self.logits, dim=1)
         self.Y = F.one_hot(y, self.C).to(Z.dtype)
 
     def _mat(self, flat: Tensor) -> Tensor:
@@ -122,13 +140,40 @@ class _LinearObjective:
             return mat.reshape(-1)
         return torch.cat([mat[:, : self.d].reshape(-1), mat[:, self.d]])
 
+    def _weighted(self, rows: Tensor) -> Tensor:
+        return rows if self.w is None else rows * self.w
+
     def gradient(self) -> Tensor:
-        return self._flat((self.P - self.Y).T @ self.Z) + self.lam_m * self.theta
+        return self._flat(self._weighted(self.P - self.Y).T @ self.Z) + self.lam_m * self.theta
+
+    def matvec_logits(self, v: Tensor) -> tuple[Tensor, Tensor]:
+        """``(H v, Z V^T)``: the product and the logit changes ``[rows, C]`` of the step ``v``."""
+        delta = self.Z @ self._mat(v).T  # logit changes [rows, C]
+        s_delta = self.P * delta - self.P * (self.P * delta).sum(1, keepdim=True)
+        return self._flat(self._weighted(s_delta).T @ self.Z) + self.lam_m * v, delta
 
     def matvec(self, v: Tensor) -> Tensor:
-        delta = self.Z @ self._mat(v).T  # logit changes [m, C]
-        s_delta = self.P * delta - self.P * (self.P * delta).sum(1, keepdim=True)
-        return self._flat(s_delta.T @ self.Z) + self.lam_m * v
+        return self.matvec_logits(v)[0]
+
+    def matvec32(self, Z32: Tensor) -> Callable[[Tensor], Tensor]:
+        """The Hessian product with the rows' float32 copy ``Z32`` (a solver's operator only:
+        what is certified is measured with :meth:`matvec_logits` in float64)."""
+        P = self.P.float()
+        w = None if self.w is None else self.w.float()
+
+        def apply(v: Tensor) -> Tensor:
+            delta = Z32 @ self._mat(v).float().T
+            s_delta = P * delta - P * (P * delta).sum(1, keepdim=True)
+            s_delta = s_delta if w is None else s_delta * w
+            return self._flat(s_delta.T @ Z32).to(v.dtype) + self.lam_m * v
+        return apply
+
+    def preconditioner(self, factor: Tensor) -> Callable[[Tensor], Tensor]:
+        r""":math:`r\mapsto M^{-1}r` with :math:`M` block-diagonal over classes, every block
+        ``factor``'s :math:`LL^\top` (the class-averaged curvature; bias rows included)."""
+        def apply(r: Tensor) -> Tensor:
+            return self._flat(cholesky_apply(factor, self._mat(r).T).T)
+        return apply
 
 
 class NoisyInfluenceUnlearner(GNNUnlearner):
@@ -164,7 +209,7 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
     hessian_graph = "retained"
 
     def __init__(self, model: str = "sgc", hidden_channels: int = 64, num_layers: int = 2,
-                 dropout: float = 0.0, lr: float = 0.2, weight_decay: float = 1e-3,
+                 dropout: float = 0.0, lr: float = 0.2, weight_decay: float = 1e-2,
                  epochs: int = 100, patience: int | None = None, seed: int = 0,
                  model_kwargs: dict[str, Any] | None = None, sigma: float = 0.1, epsilon: float = 1.0,
                  delta: float = 1e-4, lipschitz: float | None = None, iterations: int = 100,
@@ -319,23 +364,69 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
         self.ledger_: list[dict[str, Any]] = []
         self.__dict__.pop("_cache64", None)
         self.scaler_ = standard_scaler(data.x) if self.features == "standard" else None
+        # SGC on an unweighted graph: the propagation stack [X, PX, ..., P^K X] of CGU
+        # (P = D^-1/2 (A+I) D^-1/2, alpha = 1/2, the backbone's normalisation) is kept, so a
+        # request recomputes only the rows it changes and the step works on the kept rows
+        self.stack_: list[Tensor] | None = None
+        if self.is_linear and getattr(data, "edge_weight", None) is None:
+            K = int(self._build_model().K)
+            self.stack_ = propagation_stack(self._x64(data.x), data.edge_index, K, 0.5)
         self._retrain(data)
+
+    def _x64(self, x: Tensor) -> Tensor:
+        """Preprocessed float64 rows of the raw features ``x``."""
+        return _prep(x, getattr(self, "scaler_", None), self.features == "row")
+
+    def _with_bias(self, z: Tensor) -> Tensor:
+        if self.model_.lin.bias is None:
+            return z
+        return torch.cat([z, torch.ones(z.size(0), 1, dtype=z.dtype)], dim=1)
 
     def _retrain(self, data: Data) -> None:
         d64 = self._data64(data)
         dim = sum(p.numel() for p in trainable_parameters(self._build_model()))
         self.noise_, self.noise_seed_ = self._noise(self.retrains_, dim)
         self.model_ = self._train_noisy(d64, self.noise_)
-        self.train_residual_ = float(self._gradient(d64, self.noise_).norm())
+        if self.stack_ is not None:
+            # the certified objective's rows: training rows of the stack, in a fixed order
+            # (ids of removed rows stay, with weight 0)
+            self.train_nodes_ = data.train_mask.nonzero().view(-1)
+            self.Z_ = self._with_bias(self.stack_[-1][self.train_nodes_])
+            self.Z32_ = self.Z_.float()  # the solver's copy (see _unlearn_rows)
+            self.y_ = data.y[self.train_nodes_].clone()
+            self.active_ = torch.ones(self.train_nodes_.numel(), dtype=torch.bool)
+            theta = parameters_to_vector(trainable_parameters(self.model_)).detach()
+            self.logits_ = None
+            obj = self._objective_rows(theta)
+            self.logits_ = obj.logits  # Z Θ^T, kept up to date by every step (as CGU's margins)
+            self.train_residual_ = float(obj.gradient().add(self.noise_).norm())
+            self.z_norm_ = spectral_norm_upper(self.Z_)
+            # CG's preconditioner: the Cholesky factor of the class-averaged Hessian at the
+            # fitted weights (as the certified classifier's), built once per (re)train
+            self.precond_ = None
+            if self.Z_.size(1) <= 4096:
+                w = (obj.P * (1.0 - obj.P)).mean(1, keepdim=True)
+                self.precond_ = shared_hessian_factor(self.Z_, w, float(self.weight_decay) * self.Z_.size(0))
+        else:
+            self.train_residual_ = float(self._gradient(d64, self.noise_).norm())
+            self.z_norm_ = self._features_norm(d64) if self.is_linear else 0.0
         self.cumulative_ = self.train_residual_
-        self.z_norm_ = self._features_norm(d64) if self.is_linear else 0.0
+
+    def _objective_rows(self, theta: Tensor) -> _LinearObjective:
+        """The noiseless SGC objective on the kept rows ``Z_`` (active rows count)."""
+        m = int(self.active_.sum())
+        return _LinearObjective(self.Z_, self.y_, theta, self.model_.lin, float(self.weight_decay) * m,
+                                weights=self.active_, logits=self.logits_)
 
     # -- unlearn --------------------------------------------------------------------------
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
-        t0 = time.perf_counter()
-        old64, new64 = self._data64(self.data_), self._data64(retained)
         if int(retained.train_mask.sum()) == 0:
             raise GraphForgetError("the request would remove every training node")
+        if self.stack_ is not None:
+            self._unlearn_rows(request, retained, report)
+            return
+        t0 = time.perf_counter()
+        old64, new64 = self._data64(self.data_), self._data64(retained)
         model = self.model_
         model.eval()
         params = trainable_parameters(model)
@@ -386,15 +477,142 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
             vector_to_parameters(theta + step, params)  # commit
             self.cumulative_ += bound
             self.z_norm_ = z_norm
-        entry = {"index": len(self.ledger_), "kind": request.kind, "items": len(request),
-                 "bound": bound, "mismatch": mismatch, "remainder": remainder,
-                 "cumulative": self.cumulative_, "budget": self.budget, "retrained": bool(retrained),
-                 "retrains": self.retrains_, "noise_seed": self.noise_seed_,
-                 "step_norm": float(step.norm()), "cg_iterations": int(result.iterations)}
-        self.ledger_.append(entry)
+        self._ledger_entry(request, bound, mismatch, remainder, retrained, step, result.iterations)
         report.breakdown.update(gradients=t1 - t0, solve=t2 - t1, bound=t3 - t2, retrain=time.perf_counter() - t3)
         report.affected.update(nodes=int(request.affected_nodes(retained).numel()),
                                train_nodes_before=m_old, train_nodes_after=m_new)
+        self._report(report)
+
+    def _unlearn_rows(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
+        """The same step and bound as the general path, on the kept rows: only the rows of
+        :math:`P^kX` the request changes are recomputed (CGU's local propagation), the
+        gradient difference is summed over the changed training rows only, and the Hessian
+        products run on the kept training rows (removed rows weigh 0)."""
+        t0 = time.perf_counter()
+        old, n = self.data_, retained.num_nodes
+        K = len(self.stack_) - 1
+        feature_nodes = torch.empty(0, dtype=torch.long) if isinstance(request, EdgeRequest) else request.node_ids
+        sets = changed_rows(old.edge_index, retained.edge_index, feature_nodes, n, K, 0.5)
+        new_vals = local_propagation(self.stack_, sets, self._x64(retained.x[sets[0]]), retained.edge_index, 0.5)
+        changed = sets[-1]
+        left = (old.train_mask & ~retained.train_mask).nonzero().view(-1)
+        hit = torch.zeros(n, dtype=torch.bool)
+        hit[changed] = True
+        if not bool(hit[left].all()):
+            raise GraphForgetError("a node left the training set without a change of its features; "
+                                   "the row update cannot serve this request")
+        pos = torch.full((n,), -1, dtype=torch.long)
+        pos[self.train_nodes_] = torch.arange(self.train_nodes_.numel())
+        in_train = pos[changed] >= 0
+        rows = pos[changed][in_train]
+        live = self.active_[rows]
+        rows, nodes = rows[live], changed[in_train][live]
+        z_new = self._with_bias(new_vals[-1][in_train][live])
+        keep = retained.train_mask[nodes]
+        z_old = self.Z_[rows].clone()
+        y_rows = self.y_[rows]
+        model = self.model_
+        params = trainable_parameters(model)
+        theta = parameters_to_vector(params).detach()
+        lam = float(self.weight_decay)
+        m_old = int(self.active_.sum())
+        m_new = m_old - int((~keep).sum())
+        lin = model.lin
+        # the changed rows' terms of both objectives (the noise and the unchanged rows cancel)
+        part_old = _LinearObjective(z_old, y_rows, theta, lin, 0.0)
+        part_new = _LinearObjective(z_new, y_rows, theta, lin, 0.0, weights=keep)
+        v = part_old.gradient() - part_new.gradient() + lam * (m_old - m_new) * theta
+        logits_old = self.logits_
+        with hint_rows(self.Z_, rows), hint_rows(self.active_, rows):
+            self.Z_[rows] = z_new
+            self.active_[rows] = keep
+        self.Z32_[rows] = z_new.float()
+        try:
+            self.logits_ = logits_old.clone()
+            self.logits_[rows] = part_new.logits
+            lin_new = self._objective_rows(theta)
+            extra = lam * (m_old - m_new)
+
+            def original(hv_new: Tensor, u: Tensor) -> Tensor:  # CEU: the changed rows swapped back
+                return hv_new + part_old.matvec(u) - part_new.matvec(u) + extra * u
+
+            ceu = self.hessian_graph != "retained"
+            mv32 = lin_new.matvec32(self.Z32_)
+            t1 = time.perf_counter()
+            pre = None if self.precond_ is None else lin_new.preconditioner(self.precond_)
+            # CG on float32 products (3x cheaper on CPU), then the step's products in float64;
+            # a float64 CG correction only if the float32 stage left more than ``tol``
+            result = inverse_hvp((lambda u: original(mv32(u), u)) if ceu else mv32, v, method="cg",
+                                 iterations=int(self.iterations), tol=max(float(self.tol), 1e-7),
+                                 preconditioner=pre)
+            step, iterations = result.solution, result.iterations
+            hstep, logit_change = lin_new.matvec_logits(step)
+            own = original(hstep, step) if ceu else hstep
+            vnorm, rnorm = float(v.norm()), float((own - v).norm())
+            if rnorm > float(self.tol) * vnorm:
+                fix = inverse_hvp((lambda u: original(lin_new.matvec(u), u)) if ceu else lin_new.matvec,
+                                  v - own, method="cg", iterations=int(self.iterations),
+                                  tol=float(self.tol) * vnorm / rnorm, preconditioner=pre)
+                step, iterations = step + fix.solution, iterations + fix.iterations
+                hstep, logit_change = lin_new.matvec_logits(step)
+            mismatch = float((hstep - v).norm())  # ||H' Δ - v||, in float64
+            t2 = time.perf_counter()
+            # ||Z~_{M'}||_2 <= ||Z~_M||_2 + ||change of the kept rows||_F
+            z_norm = self.z_norm_ + float((z_new[keep] - z_old[keep]).norm()) * (1.0 + 1e-12)
+            kept = logit_change[self.active_]
+            remainder = 0.5 * softmax_hessian_lipschitz * z_norm * float(kept.norm(dim=1).max()) \
+                * float(kept.norm())
+            bound = mismatch + remainder
+            if not math.isfinite(bound):
+                raise SolverError("the influence step is not finite; raise weight_decay")
+        except BaseException:
+            with hint_rows(self.Z_, rows), hint_rows(self.active_, rows):
+                self.Z_[rows] = z_old
+                self.active_[rows] = True
+            self.logits_ = logits_old
+            self.Z32_[rows] = z_old.float()
+            raise
+        retrained = self.cumulative_ + bound > self.budget
+        t3 = time.perf_counter()
+        saved = [self.stack_[k][rows_k].clone() for k, rows_k in enumerate(sets)]
+        for k, rows_k in enumerate(sets):  # commit the changed rows of the stack
+            with hint_rows(self.stack_[k], rows_k):
+                self.stack_[k][rows_k] = new_vals[k]
+        if retrained:
+            try:
+                self.retrains_ += 1
+                self._retrain(retained)
+            except BaseException:
+                self.retrains_ -= 1
+                for k, rows_k in enumerate(sets):
+                    self.stack_[k][rows_k] = saved[k]
+                with hint_rows(self.Z_, rows), hint_rows(self.active_, rows):
+                    self.Z_[rows] = z_old
+                    self.active_[rows] = True
+                self.logits_ = logits_old
+                self.Z32_[rows] = z_old.float()
+                raise
+        else:
+            vector_to_parameters(theta + step, params)  # commit
+            self.logits_ += logit_change
+            self.cumulative_ += bound
+            self.z_norm_ = z_norm
+        self._ledger_entry(request, bound, mismatch, remainder, retrained, step, iterations)
+        report.breakdown.update(gradients=t1 - t0, solve=t2 - t1, bound=t3 - t2, retrain=time.perf_counter() - t3)
+        report.affected.update(nodes=int(changed.numel()), train_rows=int(rows.numel()),
+                               train_nodes_before=m_old, train_nodes_after=m_new)
+        self._report(report)
+
+    def _ledger_entry(self, request: ForgetRequest, bound: float, mismatch: float, remainder: float,
+                      retrained: bool, step: Tensor, iterations: int) -> None:
+        self.ledger_.append({"index": len(self.ledger_), "kind": request.kind, "items": len(request),
+                             "bound": bound, "mismatch": mismatch, "remainder": remainder,
+                             "cumulative": self.cumulative_, "budget": self.budget, "retrained": bool(retrained),
+                             "retrains": self.retrains_, "noise_seed": self.noise_seed_,
+                             "step_norm": float(step.norm()), "cg_iterations": int(iterations)})
+
+    def _report(self, report: UnlearnReport) -> None:
+        entry = self.ledger_[-1]
         report.diagnostics.update({k: entry[k] for k in ("bound", "mismatch", "remainder", "cumulative", "budget",
                                                          "retrained", "retrains", "noise_seed", "step_norm",
                                                          "cg_iterations")})
@@ -422,6 +640,9 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
     # -- inference and state --------------------------------------------------------------
     def _logits(self, data: Data) -> Tensor:
         self.model_.eval()
+        if self.stack_ is not None and data is self.data_:
+            with torch.no_grad():
+                return self.model_.lin(self.stack_[-1]).float()
         return forward(self.model_, self._data64(data)).float()
 
     def _build_model(self) -> torch.nn.Module:
@@ -442,7 +663,12 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
         state.update(noise=self.noise_.clone(), noise_seed=self.noise_seed_, retrains=self.retrains_,
                      cumulative=self.cumulative_, train_residual=self.train_residual_, z_norm=self.z_norm_,
                      ledger=[dict(e) for e in self.ledger_],
-                     scaler=None if self.scaler_ is None else [t.clone() for t in self.scaler_])
+                     scaler=None if self.scaler_ is None else [t.clone() for t in self.scaler_],
+                     stack=None if self.stack_ is None else [t.clone() for t in self.stack_])
+        if self.stack_ is not None:
+            state.update(train_nodes=self.train_nodes_.clone(), Z=self.Z_.clone(), y=self.y_.clone(),
+                         active=self.active_.clone(), logits=self.logits_.clone(),
+                         precond=None if self.precond_ is None else self.precond_.clone())
         return state
 
     def _set_state(self, state: dict[str, Any]) -> None:
@@ -452,4 +678,10 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
         self.train_residual_, self.z_norm_ = float(state["train_residual"]), float(state["z_norm"])
         self.ledger_ = [dict(e) for e in state["ledger"]]
         self.scaler_ = None if state["scaler"] is None else tuple(state["scaler"])
+        self.stack_ = None if state.get("stack") is None else list(state["stack"])
+        if self.stack_ is not None:
+            self.train_nodes_, self.Z_ = state["train_nodes"], state["Z"]
+            self.y_, self.active_ = state["y"], state["active"]
+            self.logits_, self.precond_ = state["logits"], state["precond"]
+            self.Z32_ = self.Z_.float()
         self.__dict__.pop("_cache64", None)

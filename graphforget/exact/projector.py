@@ -72,6 +72,11 @@ class Projector(Unlearner):
         normalize (bool): scale every raw feature row to unit norm before propagating
             (data-independent preprocessing). (default: :obj:`True`)
         bias (bool): append a constant column (a regularised bias). (default: :obj:`True`)
+        max_pending (int): the largest accumulated rank of the low-rank form
+            :math:`M_0 - UC^{-1}U^\top` of the inverse Gram matrix before it is folded into a
+            fresh factorisation (also folded once it reaches half the dimension). A request
+            then costs one pass over :math:`M_0` plus :math:`O(dR)` instead of rewriting the
+            :math:`d\times d` inverse. (default: :obj:`1024`)
         seed (int): unused by the closed form; kept for the common interface.
             (default: :obj:`0`)
     """
@@ -81,7 +86,7 @@ class Projector(Unlearner):
     tasks = (Task.NODE,)
 
     def __init__(self, K: int = 2, alpha: float = 1.0, lam: float = 1.0, normalize: bool = True,
-                 bias: bool = True, seed: int = 0) -> None:
+                 bias: bool = True, max_pending: int = 1024, seed: int = 0) -> None:
         if isinstance(K, bool) or not isinstance(K, int) or K < 0:
             raise GraphForgetError(f"K must be an integer >= 0, got {K!r}")
         if not 0.0 <= float(alpha) <= 1.0:
@@ -92,7 +97,10 @@ class Projector(Unlearner):
         self.alpha = alpha
         self.lam = lam
         self.normalize = normalize
+        if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 0:
+            raise GraphForgetError(f"max_pending must be an integer >= 0, got {max_pending!r}")
         self.bias = bias
+        self.max_pending = max_pending
         self.seed = seed
 
     # -- the user's model: refused ------------------------------------------------------
@@ -144,6 +152,13 @@ class Projector(Unlearner):
         self.B_ = Z.T @ Y
         self.W_ = self.M_ @ self.B_
         self.active_ = torch.ones(self.train_nodes_.numel(), dtype=torch.bool)
+        self._reset_pending()
+
+    def _reset_pending(self) -> None:
+        """No rank update pending: ``M_`` is the inverse of the current Gram matrix."""
+        dim = self.M_.size(0)
+        self.U_, self.G_ = torch.empty(dim, 0, dtype=_DT), torch.empty(0, dim, dtype=_DT)
+        self.S_, self.core_ = torch.empty(0, dtype=_DT), torch.empty(0, 0, dtype=_DT)
 
     # -- unlearn --------------------------------------------------------------------
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
@@ -172,9 +187,10 @@ class Projector(Unlearner):
         signs = torch.cat([-torch.ones(old_Z.size(0), dtype=_DT), torch.ones(new_Z.size(0), dtype=_DT)])
         B = self.B_ - old_Z.T @ old_Y + new_Z.T @ new_Y
         dim = self.M_.size(0)
-        if 2 * F_.size(0) >= dim:
-            # a large request: the rank-r update costs more than re-solving the d x d system
-            # on the retained rows (the same projection, computed directly)
+        pending = self.U_.size(1) + F_.size(0)
+        if 2 * pending >= dim or pending > self.max_pending:
+            # the accumulated rank update would cost more than re-solving the d x d system on
+            # the retained rows (the same projection, computed directly): fold it in
             active = self.active_.clone()
             active[rows[~keep]] = False
             rows_z = self.stack_[-1][self.train_nodes_].clone()
@@ -184,29 +200,44 @@ class Projector(Unlearner):
             if int(info) != 0:
                 raise SolverError("the ridge Gram matrix is not positive definite; increase lam")
             M = torch.cholesky_inverse(L)
+            U, G, S, core = (torch.empty(dim, 0, dtype=_DT), torch.empty(0, dim, dtype=_DT),
+                             torch.empty(0, dtype=_DT), torch.empty(0, 0, dtype=_DT))
+            W = M @ B
             method = "resolve"
         else:
+            # M_t = (G_0 + G^T S G)^{-1} = M_0 - U core^{-1} U^T with U = M_0 G^T and
+            # core = S + G U (Woodbury, S = diag(+-1) = S^{-1}): the request appends its rows
+            # to G, so it costs one pass over M_0 and O(d r (R + r)) -- never a d x d update
             M, method = self.M_, "woodbury"
-            if F_.size(0):
-                MF = M @ F_.T  # [d, r]
-                core = torch.diag(signs) + F_ @ MF  # S^{-1} + F M F^T, S = diag(signs) = S^{-1}
+            MF_B = M @ torch.cat([F_.T, B], dim=1)  # one pass over M_0: M_0 F^T and M_0 B
+            Un, A = MF_B[:, : F_.size(0)], MF_B[:, F_.size(0):]
+            U = torch.cat([self.U_, Un], dim=1)
+            G = torch.cat([self.G_, F_])
+            S = torch.cat([self.S_, signs])
+            cross = self.G_ @ Un  # [R, r]
+            core = torch.cat([torch.cat([self.core_, cross], dim=1),
+                              torch.cat([cross.T, torch.diag(signs) + F_ @ Un], dim=1)])
+            core = 0.5 * (core + core.T)
+            if U.size(1):
                 try:
-                    M = M - MF @ torch.linalg.solve(core, MF.T)
+                    W = A - U @ torch.linalg.solve(core, G @ A)  # U^T B = G M_0 B = G A
                 except RuntimeError as exc:
                     raise SolverError(f"the projection's rank update is singular ({exc}); increase lam") from None
-                M = 0.5 * (M + M.T)
-        W = M @ B
+            else:
+                W = A
         if not bool(torch.isfinite(W).all()):
             raise SolverError("the projection produced non-finite weights; increase lam")
         # commit
         for k, rows_k in enumerate(sets):
             self.stack_[k][rows_k] = new_vals[k]
         self.M_, self.B_, self.W_ = M, B, W
+        self.U_, self.G_, self.S_, self.core_ = U, G, S, core
         self.active_[rows[~keep]] = False
         t2 = time.perf_counter()
         report.breakdown.update(features=t1 - t0, projection=t2 - t1)
         report.affected.update(nodes=int(changed.numel()), train_rows=int(rows.numel()),
-                               removed_rows=int((~keep).sum()), rank=int(F_.size(0)))
+                               removed_rows=int((~keep).sum()), rank=int(F_.size(0)),
+                               pending_rank=int(U.size(1)))
         report.diagnostics["update"] = method
 
     # -- inference and state ----------------------------------------------------------
@@ -236,7 +267,8 @@ class Projector(Unlearner):
     def _get_state(self) -> dict[str, Any]:
         return {"stack": [s.clone() for s in self.stack_], "train_nodes": self.train_nodes_.clone(),
                 "num_classes": self.num_classes_, "M": self.M_.clone(), "B": self.B_.clone(),
-                "W": self.W_.clone(), "active": self.active_.clone()}
+                "W": self.W_.clone(), "active": self.active_.clone(),
+                "pending": [self.U_.clone(), self.G_.clone(), self.S_.clone(), self.core_.clone()]}
 
     def _set_state(self, state: dict[str, Any]) -> None:
         self.stack_ = list(state["stack"])
@@ -244,3 +276,7 @@ class Projector(Unlearner):
         self.num_classes_ = int(state["num_classes"])
         self.M_, self.B_, self.W_ = state["M"], state["B"], state["W"]
         self.active_ = state["active"]
+        if "pending" in state:
+            self.U_, self.G_, self.S_, self.core_ = state["pending"]
+        else:  # saved before the low-rank form: M_ was the current inverse
+            self._reset_pending()

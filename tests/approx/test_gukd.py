@@ -65,3 +65,12 @@ def test_student_moves_toward_retraining_and_keeps_utility(setting, cls, kw):
 def test_errors():
     with pytest.raises(GraphForgetError, match="teacher_layers"):
         GUKD(teacher_layers=0).fit(small_graph())
+
+
+def test_default_student_epochs_are_half_of_training():
+    data = small_graph()
+    u = GUKD(epochs=20, hidden_channels=8, teacher_layers=2, teacher_hidden=8).fit(data)
+    report = u.unlearn(sample_nodes(data, count=2, seed=0))
+    assert report.diagnostics["student_epochs"] == 10
+    assert GUKD(epochs=1, hidden_channels=8, teacher_layers=2, teacher_hidden=8).fit(data).unlearn(
+        sample_nodes(data, count=1, seed=1)).diagnostics["student_epochs"] == 1

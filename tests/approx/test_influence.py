@@ -95,3 +95,24 @@ def test_divergence_and_nan_raise(sgc_setup):
         inverse_hvp(lambda x: -x, v, method="cg")
     with pytest.raises(SolverError, match="residual"):
         inverse_hvp(hess.matvec, v, method="cg", iterations=1, max_residual=1e-12)
+
+
+def test_preconditioned_cg_same_solution_fewer_iterations():
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(60, 60, generator=g, dtype=torch.float64)
+    H = A @ A.T + torch.diag(torch.logspace(0, 3, 60, dtype=torch.float64))  # ill-conditioned
+    v = torch.randn(60, generator=g, dtype=torch.float64)
+    exact = torch.linalg.solve(H, v)
+    plain = inverse_hvp(lambda x: H @ x, v, method="cg", iterations=500, tol=1e-10)
+    L = torch.linalg.cholesky(H + 0.05 * torch.eye(60, dtype=torch.float64))  # an approximate factor
+    pre = inverse_hvp(lambda x: H @ x, v, method="cg", iterations=500, tol=1e-10,
+                      preconditioner=lambda r: torch.cholesky_solve(r.view(-1, 1), L).view(-1))
+    assert torch.allclose(pre.solution, exact, atol=1e-8, rtol=0)
+    assert torch.allclose(plain.solution, exact, atol=1e-8, rtol=0)
+    assert pre.iterations < plain.iterations
+    # the stopping rule tests the unpreconditioned residual
+    assert float((H @ pre.solution - v).norm()) <= 1e-10 * float(v.norm()) * 1.01
+    L_exact = torch.linalg.cholesky(H)
+    one = inverse_hvp(lambda x: H @ x, v, method="cg", iterations=50, tol=1e-10,
+                      preconditioner=lambda r: torch.cholesky_solve(r.view(-1, 1), L_exact).view(-1))
+    assert one.iterations <= 2

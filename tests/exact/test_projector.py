@@ -73,3 +73,40 @@ def test_large_request_resolves_and_stays_exact():
     small = v.unlearn(FeatureRequest([int(data.train_mask.nonzero()[3])], [1]))
     assert small.diagnostics["update"] == "woodbury"
     assert torch.allclose(v.W_, v.closed_form(), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("max_pending", [0, 8, 1024])
+def test_low_rank_form_stays_exact_and_folds(max_pending):
+    # the inverse Gram matrix is kept as M_0 - U C^-1 U^T across requests; folding it into a
+    # fresh factorisation (max_pending reached) changes nothing but the bookkeeping
+    data = small_graph()
+    u = Projector(K=1, lam=0.5, max_pending=max_pending).fit(data)
+    methods, pending = [], []
+    for i in range(8):
+        r = u.unlearn(NodeRequest(sample_nodes(u.data_, count=1, seed=20 + i).node_ids))
+        methods.append(r.diagnostics["update"])
+        pending.append(r.affected["pending_rank"])
+        assert torch.allclose(u.W_, u.closed_form(), atol=1e-10, rtol=0)
+        assert pending[-1] <= max(max_pending, 0) or methods[-1] == "resolve"
+        if pending[-1] == 0:  # nothing pending: M_ is the inverse of the current Gram matrix
+            Z = u._rows(u.stack_[-1][u.data_.train_mask])
+            gram = Z.T @ Z + 0.5 * torch.eye(Z.size(1), dtype=torch.float64)
+            assert torch.allclose(u.M_ @ gram, torch.eye(Z.size(1), dtype=torch.float64), atol=1e-9)
+    if max_pending == 0:
+        assert set(methods) == {"resolve"}
+    else:
+        assert "woodbury" in methods and max(pending) > 0
+    # a mid-stream state carries the pending update: the loaded model continues identically
+    state = u._get_state()
+    v = Projector(K=1, lam=0.5, max_pending=max_pending).fit(data)
+    v._set_state(state)
+    v.data_ = u.data_
+    req = NodeRequest(sample_nodes(u.data_, count=1, seed=99).node_ids)
+    u.unlearn(req)
+    v.unlearn(req)
+    assert torch.equal(u.W_, v.W_)
+
+
+def test_max_pending_validated():
+    with pytest.raises(GraphForgetError, match="max_pending"):
+        Projector(max_pending=-1)
