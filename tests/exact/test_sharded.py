@@ -3,8 +3,7 @@ import torch
 from torch_geometric.data import Data
 
 from graphforget.errors import GraphForgetError
-from graphforget.exact import SISA, GraphEraser, make_aggregator, shard_seed
-from graphforget.exact import sharded
+from graphforget.exact import SISA, GraphEraser, make_aggregator, shard_seed, sharded
 from graphforget.exact.sharded import _receptive_field, _stage_seed
 from graphforget.executor import make_executor
 from graphforget.models import build_model
