@@ -287,27 +287,74 @@ class CertifiedLogisticRegression:
         eye = torch.eye(Z.size(1), dtype=_DT)
         return torch.stack([Z.T @ (D[:, h:h + 1] * Z) + self.lam * m * eye for h in range(D.size(1))])
 
-    def _factor_preconditioner(self, D: Tensor, m: int) -> Tensor:
+    def _tracks_hessian(self, m: int) -> bool:
+        """Whether removal steps keep the shared Hessian behind the preconditioner current:
+        the ``[d, d]`` matrix is downdated by the rows a request changes (``O(k d^2)``) and
+        refactored (``O(d^3)``) at every request, which costs no more than about one
+        ``O(m d)`` pass over the rows when ``d^2 <= 3 m``. The factor is then that of the
+        retained rows' Hessian (exact for one binary head until the weights move), so CG
+        stops after one iteration at the first request after a fit, and after few later."""
+        d = self.Z_.size(1)
+        return self._removal_solver == "cg" and d <= 4096 and d * d <= 3 * m
+
+    def _factor_preconditioner(self, D: Tensor, m: int
+                               ) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
         """The Cholesky factor ``[d, d]`` of one Hessian shared by all heads (curvature
         averaged over heads; :func:`shared_hessian_factor`). A preconditioner only steers
         CG, which runs in float64 on the exact per-head Hessians; one shared factor costs
         ``1/H`` of per-head factors to build and to apply, and on Cora CG needs the same
-        number of iterations with it."""
-        return shared_hessian_factor(self.Z_, D.mean(1, keepdim=True), self.lam * m)
+        number of iterations with it. Where :meth:`_tracks_hessian`, the matrix (built as
+        above, the same ``O(m d^2)`` work) is kept in float64 and returned with the
+        curvature each row entered it with (``[n]``, 0 for inactive rows), for later
+        downdates; else the second item is ``None``."""
+        w = D.mean(1, keepdim=True)
+        if self._tracks_hessian(m):
+            Z = self.Z_.float()
+            H = (Z.T @ (w.float() * Z) + float(self.lam * m) * torch.eye(Z.size(1), dtype=torch.float32)).to(_DT)
+            L, info = torch.linalg.cholesky_ex(H)
+            if int(info) == 0:
+                return L.contiguous(), (H, w.view(-1).clone())
+        return shared_hessian_factor(self.Z_, w, self.lam * m), None
+
+    def _downdated_preconditioner(self, rows: Tensor, old_Z: Tensor, new_rows: Tensor, keep: Tensor,
+                                  D: Tensor, m_new: int, removed: int
+                                  ) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
+        """The tracked Hessian with ``rows`` taken out at the curvature they entered with
+        and their kept new versions put in at the current curvature (``D``, after the
+        request), refactored; rebuilt from all rows if the factorisation fails."""
+        H, w = self._precond_H, self._precond_w
+        w_old = w[rows].view(-1, 1)
+        w_new = D[rows].mean(1)  # 0 for rows leaving the loss (their weight is 0)
+        kept = new_rows[keep]
+        H = H - old_Z.T @ (w_old * old_Z) + kept.T @ (w_new[keep].view(-1, 1) * kept) \
+            - self.lam * removed * torch.eye(H.size(0), dtype=_DT)
+        L, info = torch.linalg.cholesky_ex(H)
+        if int(info) != 0:
+            return self._factor_preconditioner(D, m_new)
+        w = w.clone()
+        w[rows] = w_new
+        return L.contiguous(), (H, w)
 
     def _solve(self, rhs: Tensor, D: Tensor, m: int, precond: Tensor | None, rtol: float = 0.0,
                method: str | None = None) -> Tensor:
         """Solves the block-diagonal system H X = rhs (one block per head)."""
+        return self._solve_zx(rhs, D, m, precond, rtol, method)[0]
+
+    def _solve_zx(self, rhs: Tensor, D: Tensor, m: int, precond: Tensor | None, rtol: float = 0.0,
+                  method: str | None = None) -> tuple[Tensor, Tensor | None]:
+        """:meth:`_solve` and, from CG, ``Z X`` (summed from the products CG computes
+        anyway; ``None`` from Cholesky)."""
         if (method or self._solver) == "cholesky":
             L, info = torch.linalg.cholesky_ex(self._hessians(D, m))
             if int(info.max()) != 0:
                 raise SolverError("the Hessian is not positive definite; increase lam")
-            return _chol_apply(L, rhs)
+            return _chol_apply(L, rhs), None
         return self._pcg(rhs, D, m, precond, rtol=rtol)
 
     def _pcg(self, rhs: Tensor, D: Tensor, m: int, precond: Tensor | None, max_iter: int = 1000,
-             rtol: float = 0.0) -> Tensor:
-        """Preconditioned CG on every head at once; stops at ``||r|| <= tol``."""
+             rtol: float = 0.0) -> tuple[Tensor, Tensor]:
+        """Preconditioned CG on every head at once; stops at ``||r|| <= tol``. Returns
+        ``X`` and ``Z X`` (accumulated from each iteration's ``Z S``)."""
         diag = None if precond is not None else (self.Z_ * self.Z_).T @ D + self.lam * m  # Jacobi fallback
 
         def apply_m(R: Tensor) -> Tensor:
@@ -316,20 +363,23 @@ class CertifiedLogisticRegression:
             return _chol_apply(precond, R)
 
         X = torch.zeros_like(rhs)
+        ZX = torch.zeros(self.Z_.size(0), rhs.size(1), dtype=rhs.dtype)
         R = rhs.clone()
         self.cg_iterations_ = 0
         target = max(self.tol, max(rtol, 1e-14) * float(rhs.norm()))
         if float(R.norm()) <= target:
-            return X
+            return X, ZX
         P = apply_m(R)
         S = P.clone()
         rz = (R * P).sum(0)
         for _ in range(max_iter):
             self.cg_iterations_ += 1
-            HS = self._hvp(S, D, m)
+            ZS = self.Z_ @ S
+            HS = self.Z_.T @ (D * ZS) + self.lam * m * S  # = self._hvp(S, D, m)
             denom = (S * HS).sum(0)
             alpha = torch.where(denom > 0, rz / denom.clamp_min(1e-300), torch.zeros_like(rz))
             X = X + alpha * S
+            ZX = ZX + alpha * ZS
             R = R - alpha * HS
             if float(R.norm()) <= target:  # checked before preconditioning the new residual
                 break
@@ -340,7 +390,7 @@ class CertifiedLogisticRegression:
             rz = rz_new
         if not bool(torch.isfinite(X).all()):
             raise SolverError("conjugate gradient produced non-finite values; increase lam")
-        return X
+        return X, ZX
 
     # ------------------------------------------------------------ training
     def _train(self, W0: Tensor | None = None) -> Tensor:
@@ -413,10 +463,14 @@ class CertifiedLogisticRegression:
         self.z_norm_ = spectral_norm_upper(self.Z_[self.active_])
         self.row_max_ = float(self.Z_[self.active_].norm(dim=1).max())
         self._precond: Tensor | None = None
+        self._precond_H: Tensor | None = None
+        self._precond_w: Tensor | None = None
         if self._removal_solver == "cg" and self.Z_.size(1) <= 4096:
             # factored once per fit, so the first removal costs what later ones cost
-            self._precond = self._factor_preconditioner(self._curvature(self.W_, self.margins_),
-                                                        int(self.active_.sum()))
+            self._precond, tracked = self._factor_preconditioner(
+                self._curvature(self.W_, self.margins_), int(self.active_.sum()))
+            if tracked is not None:
+                self._precond_H, self._precond_w = tracked
         # the optimiser's own residual starts the sum: the certificate covers it too
         self.train_residual_ = self.residual_norm()
         self.cumulative_ = self.train_residual_
@@ -515,11 +569,19 @@ class CertifiedLogisticRegression:
             margins[rows] = new_rows @ W
             D = self._curvature(W, margins)
             solve_start = time.perf_counter()
-            if self._removal_solver == "cg" and self._precond is None and self.Z_.size(1) <= 4096:
-                self._precond = self._factor_preconditioner(D, m_new)
-            delta = self._solve(rhs, D, m_new, self._precond, rtol=self.cg_rtol, method=self._removal_solver)
+            precond, tracked = self._precond, None
+            if self._removal_solver == "cg" and self.Z_.size(1) <= 4096:
+                if precond is None:
+                    precond, tracked = self._factor_preconditioner(D, m_new)
+                elif getattr(self, "_precond_H", None) is not None and self._tracks_hessian(m_new):
+                    precond, tracked = self._downdated_preconditioner(
+                        rows, old_Z, new_rows, keep, D, m_new, m_old - m_new)
+            delta, Z_delta = self._solve_zx(rhs, D, m_new, precond, rtol=self.cg_rtol,
+                                            method=self._removal_solver)
             solve_seconds = time.perf_counter() - solve_start
-            Z_delta = self.Z_ @ delta  # shared by the solve residual, the bound and the margins
+            if Z_delta is None:
+                Z_delta = self.Z_ @ delta
+            # Z delta is shared by the solve residual, the bound and the margins
             r_solve = self.Z_.T @ (D * Z_delta) + self.lam * m_new * delta - rhs
             ZD = Z_delta * self._weights()
             # max row norm: rows that leave cannot raise it, changed rows can
@@ -546,8 +608,11 @@ class CertifiedLogisticRegression:
         else:
             self.W_ = W + delta
             self.margins_ = margins + Z_delta
+            self._precond = precond
+            self._precond_H, self._precond_w = tracked if tracked is not None else (None, None)
             if self._removal_solver == "cg" and getattr(self, "cg_iterations_", 0) > 10:
-                self._precond = None  # stale: rebuilt at the next request
+                # stale: rebuilt at the next request
+                self._precond = self._precond_H = self._precond_w = None
             self.cumulative_ += bound
             self.z_norm_ = z_norm
             self.row_max_ = row_max
@@ -585,6 +650,12 @@ class CertifiedLogisticRegression:
             # per rebuild.
             "precond_factor": (self._precond.clone() if getattr(self, "_precond", None) is not None
                                else None),
+            # the tracked Hessian behind it and each row's curvature in it (None where the
+            # factor is not downdated, see _tracks_hessian)
+            "precond_hessian": (self._precond_H.clone() if getattr(self, "_precond_H", None) is not None
+                                else None),
+            "precond_curvature": (self._precond_w.clone() if getattr(self, "_precond_w", None) is not None
+                                  else None),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> CertifiedLogisticRegression:
@@ -600,6 +671,8 @@ class CertifiedLogisticRegression:
         self.ledger_ = [dict(e) for e in state["ledger"]]
         self.margins_ = state["margins"] if "margins" in state else self.Z_ @ self.W_
         self._precond = state.get("precond_factor")
+        self._precond_H = state.get("precond_hessian")
+        self._precond_w = state.get("precond_curvature")
         return self
 
     @classmethod

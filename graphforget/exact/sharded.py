@@ -355,18 +355,21 @@ class ShardedUnlearner(GNNUnlearner):
             node_slice[nodes[perm]] = torch.arange(nodes.numel()) % self.slices
         return node_slice
 
-    def _train(self, data: Data, shards: list[int], resume: dict[int, int]
-               ) -> list[list[dict[str, Any]]]:
-        """Trains ``shards`` (from stage ``resume[s]``) and returns their full checkpoint
-        lists; the others are copied from the current ones."""
-        specs, keys = [], {}
+    def _train(self, data: Data, shards: list[int], resume: dict[int, int],
+               keys: dict[int, list[str]] | None = None) -> list[list[dict[str, Any]]]:
+        """Trains ``shards`` (each once, from stage ``resume[s]``: the stages before it are
+        kept) and returns their full checkpoint lists; the others are copied from the
+        current ones. ``keys``: the shards' stage keys on ``data`` where the caller has
+        them already (hashed here otherwise)."""
+        specs, keys = [], dict(keys or {})
         for s in shards:
             spec = self._spec(data, s)
             start = resume.get(s, 0)
             spec["start"] = start
             spec["init"] = None if start == 0 else self.checkpoints_[s][start - 1]["state"]
             specs.append((spec,))
-            keys[s] = self.stage_keys(data, s)
+            if s not in keys:
+                keys[s] = self.stage_keys(data, s)
         results = self._executor().map(self._shard_job(), specs, shared=data) if specs else []
         old = getattr(self, "checkpoints_", None)
         out = []
@@ -471,15 +474,19 @@ class ShardedUnlearner(GNNUnlearner):
         t0 = time.perf_counter()
         candidates = self.affected_shards(request)
         resume: dict[int, int] = {}
+        new_keys: dict[int, list[str]] = {}
         for s in candidates:
-            new_keys = self.stage_keys(retained, s)
+            new_keys[s] = self.stage_keys(retained, s)
             old_keys = [c["key"] for c in self.checkpoints_[s]]
-            first = next((r for r, (a, b) in enumerate(zip(new_keys, old_keys, strict=True)) if a != b), None)
+            first = next((r for r, (a, b) in enumerate(zip(new_keys[s], old_keys, strict=True))
+                          if a != b), None)
             if first is not None:
                 resume[s] = first
         shards = sorted(resume)
         t1 = time.perf_counter()
-        checkpoints = self._train(retained, shards, resume)
+        # one job per touched shard, resuming from the checkpoint of the last slice
+        # before its earliest changed one (however many of its items the request names)
+        checkpoints = self._train(retained, shards, resume, new_keys)
         t2 = time.perf_counter()
         previous = (self.checkpoints_, getattr(self, "models_", None))
         self.checkpoints_ = checkpoints
@@ -506,6 +513,11 @@ class ShardedUnlearner(GNNUnlearner):
                                  "aggregate": t3 - t2})
         report.affected["shards"] = shards
         report.affected["resumed_from_stage"] = {str(s): resume[s] for s in shards}
+        # stages re-run per shard, counted from the checkpoints its job returned
+        retrained = {str(s): len(checkpoints[s]) - resume[s] for s in shards}
+        report.affected["shards_retrained"] = len(shards)
+        report.affected["slices_retrained"] = sum(retrained.values())
+        report.affected["slices_retrained_per_shard"] = retrained
         report.affected["nodes"] = int(request.affected_nodes(retained).numel())
         report.diagnostics["aggregator_refit"] = refit_reason
         report.diagnostics["partition_depends_on"] = list(self.partition_.depends_on)

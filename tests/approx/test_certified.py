@@ -93,6 +93,34 @@ def test_binary_and_state_roundtrip():
     assert torch.equal(other.W_, clf.W_)
 
 
+def test_tracked_hessian_is_downdated_exactly_and_the_first_batch_needs_one_cg_step():
+    Z, y = _toy(k=2)
+    clf = CertifiedLogisticRegression(sigma=10.0).fit(Z, y)
+    assert clf._precond_H is not None  # d^2 = 144 <= 3m: the preconditioner's Hessian is kept
+    entry = clf.remove_rows(list(range(20)))
+    # the factor is the retained rows' Hessian at the fitted weights (float32-built): one
+    # CG iteration reaches the tolerance, and the measured residual stays in the bound
+    assert clf.cg_iterations_ == 1 and not entry["retrained"]
+    assert entry["solve_residual"] < 1e-4 * entry["bound"]
+    assert entry["cumulative"] >= clf.residual_norm()
+    clf.update_rows([30, 31], Z[[30, 31]] * 0.5, keep=torch.tensor([True, False]))
+    clf.remove_rows([40, 41, 42])
+    assert clf.cumulative_ >= clf.residual_norm()
+    # the kept matrix is the Hessian of the active rows at the curvature each entered it with
+    w, m = clf._precond_w.view(-1, 1), int(clf.active_.sum())
+    expected = clf.Z_.T @ (w * clf.Z_) + clf.lam * m * torch.eye(12, dtype=torch.float64)
+    assert torch.allclose(clf._precond_H, expected, rtol=1e-5, atol=1e-5)
+    assert bool((clf._precond_w[~clf.active_] == 0).all())
+    L = clf._precond
+    # (Cholesky reads the lower triangle: a float32 product need not be bitwise symmetric)
+    assert torch.allclose(L @ L.T, clf._precond_H.tril() + clf._precond_H.tril(-1).T, rtol=1e-10, atol=1e-10)
+    # few rows for the dimension: refactoring d x d per request would cost more than CG
+    small = CertifiedLogisticRegression(sigma=10.0).fit(Z[:40], y[:40])
+    assert small._precond is not None and small._precond_H is None
+    small.remove_rows([0, 1])
+    assert small._precond_H is None and small.cumulative_ >= small.residual_norm()
+
+
 def test_bad_input_raises_and_leaves_state():
     Z, y = _toy()
     clf = CertifiedLogisticRegression(sigma=5.0).fit(Z, y)

@@ -3,8 +3,8 @@ import torch
 from torch_geometric.data import Data
 
 from graphforget.errors import GraphForgetError
-from graphforget.exact import SISA, GraphEraser, make_aggregator, shard_seed
-from graphforget.exact.sharded import _receptive_field
+from graphforget.exact import SISA, GraphEraser, make_aggregator, shard_seed, sharded
+from graphforget.exact.sharded import _receptive_field, _stage_seed
 from graphforget.executor import make_executor
 from graphforget.models import build_model
 from graphforget.partition import induced_view
@@ -160,6 +160,58 @@ def test_sisa_resumes_from_last_unaffected_slice(data):
     assert _equal_states(u.checkpoints_[0][1]["state"], states[1])
     first = int(nodes[u.node_slice_[nodes] == 0][0])
     assert u.unlearn(NodeRequest([first])).affected["resumed_from_stage"] == {"0": 0}
+
+
+def _tabular(n=150, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    perm = torch.randperm(n, generator=g)
+    masks = [torch.zeros(n, dtype=torch.bool) for _ in range(3)]
+    masks[0][perm[:110]], masks[1][perm[110:130]], masks[2][perm[130:]] = True, True, True
+    return Data(x=x, y=y, edge_index=torch.empty(2, 0, dtype=torch.long), train_mask=masks[0],
+                val_mask=masks[1], test_mask=masks[2], num_classes=2)
+
+
+def _rows_in(u, shard, stage, count):
+    hit = (u.partition_.node_shard == shard) & (u.node_slice_ == stage)
+    return hit.nonzero().view(-1)[:count].tolist()
+
+
+@pytest.mark.parametrize("where", ["one-shard", "every-shard"])
+def test_sisa_request_trains_each_touched_shard_once_from_its_resume_point(monkeypatch, where):
+    """Several rows per shard, in several slices: each touched shard runs its stages from
+    the earliest changed slice on, once (counted at the training call itself), and the
+    ensemble equals the reference refitted on the retained rows with the same seeds."""
+    tab = _tabular()
+    u = SISA(model="mlp", epochs=8, shards=3, slices=3, seed=1).fit(tab)
+    if where == "one-shard":  # shard 1: rows in slices 1 and 2 -> resume at 1
+        rows, resume = _rows_in(u, 1, 1, 2) + _rows_in(u, 1, 2, 3), {1: 1}
+    else:  # every shard, earliest changed slice s for shard s, plus rows in later slices
+        rows, resume = [], {}
+        for s in range(3):
+            rows += [r for stage in range(s, 3) for r in _rows_in(u, s, stage, 2)]
+            resume[s] = s
+    calls = []
+    real = sharded._train_backbone
+
+    def spy(model, view, cfg, seed, config):
+        calls.append(seed)
+        return real(model, view, cfg, seed, config)
+
+    monkeypatch.setattr(sharded, "_train_backbone", spy)
+    rep = u.unlearn(SampleRequest(sorted(rows)))
+    monkeypatch.setattr(sharded, "_train_backbone", real)
+    stage_of = {_stage_seed(1, s, r): (s, r) for s in range(3) for r in range(3)}
+    trained = sorted(stage_of[c] for c in calls)
+    assert trained == [(s, r) for s in sorted(resume) for r in range(resume[s], 3)]
+    assert rep.affected["resumed_from_stage"] == {str(s): r for s, r in resume.items()}
+    assert rep.affected["shards_retrained"] == len(resume)
+    assert rep.affected["slices_retrained"] == len(trained)
+    assert rep.affected["slices_retrained_per_shard"] == {str(s): 3 - r for s, r in resume.items()}
+    ref = u.reference().fit(u.data_)
+    assert all(_equal_states(a, b) for a, b in zip(_shard_states(u), _shard_states(ref), strict=True))
+    assert torch.equal(u.predict_logits(), ref.predict_logits())
 
 
 def test_bad_parameters(data):
