@@ -190,6 +190,7 @@ def test_incremental_aggregator_update(data):
     assert 0 < d["aggregator_changed_users"] < int(data.num_users)
     assert d["aggregator_train_interactions"] <= split_pairs(inc.data_, "train").size(1)
     assert d["aggregator_update_epochs_run"] == 1
+    assert r_frozen.diagnostics["aggregator_update_epochs_run"] == 0
     # warm start: with 0 epochs the parameters are the old ones, and a user whose shard
     # embeddings did not change keeps its aggregated row bit for bit
     for k, v in frozen.aggregator_.named_parameters():
