@@ -179,7 +179,8 @@ def unlearn(args) -> list[str]:
     lines += ["", f"Load average at the end: {os.getloadavg()[0]:.2f}."]
     if args.before and Path(args.before).is_file():
         old = Path(args.before).read_text().splitlines()
-        lines += ["", f"### Before (aggregator refit from scratch): rows copied from `{args.before}`", "",
+        shown = os.path.relpath(args.before, RESULTS.parent.parent)
+        lines += ["", f"### Before (aggregator refit from scratch): rows copied from `{shown}`", "",
                   "That earlier run fitted and served the same requests (same seeds and settings) "
                   "with the code before the incremental aggregator update:", ""]
         lines += [line for line in old if line.startswith("|") and "SISA" not in line]
