@@ -14,13 +14,24 @@ shard's users) and combines the frozen shard embeddings with an attention aggreg
 
 (items alike, with their own parameters), :math:`\hat y_{ui} = e_u^\top e_i`, trained with
 BPR on all retained training interactions. Forgetting retrains, from their seeds, only
-the shards whose training (or shard-validation) interactions changed, then retrains the
-aggregator, which depends on every interaction: the report says so and times it apart.
+the shards whose training (or shard-validation) interactions changed; then the aggregator is
+either refit from scratch on all retained interactions (``aggregator_update="full"``) or
+warm-started from its current parameters and trained for ``aggregator_update_epochs`` epochs
+on the retained interactions of the users whose inputs changed (``"incremental"``, the
+default); the report times the two parts apart.
 
-Exactness: every shard model and the aggregator equal a fresh fit of RecEraser on the
-retained interactions with the same (fixed) partition and seeds, bitwise on CPU. The
-partition itself was computed from embeddings of all original interactions
-(``partition_.depends_on``); :meth:`RecEraser.reference` keeps it, as GraphEraser does.
+Guarantees. Every shard model equals a fresh training on its retained shard data from its
+seed, bitwise on CPU, in both modes. With ``aggregator_update="full"`` (or
+``aggregator="mean"``) the aggregator equals a fresh fit too, so the whole model equals
+:meth:`RecEraser.reference` fitted on the retained interactions: the method is exact. With
+``"incremental"`` the aggregator is *not* a fresh fit: the forgotten interactions are not in
+its update's training set, but its starting point (a few ``K d^2`` transform parameters and
+the attention layer, no per-user or per-item parameter) was trained on them, so their
+influence on those parameters is reduced, not provably removed. The report then says
+``guarantee: "approximate"``; shard models, which hold all per-user and per-item
+parameters, stay exact. The partition itself was computed from embeddings of all original
+interactions (``partition_.depends_on``); :meth:`RecEraser.reference` keeps it, as
+GraphEraser does.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ from graphforget.executor import derive_seed, make_executor
 from graphforget.partition import Partition
 from graphforget.recommendation._data import (
     InteractionRequest,
+    UserRequest,
     split_pairs,
 )
 from graphforget.recommendation._models import (
@@ -93,6 +105,21 @@ class AttentionAggregator(torch.nn.Module):
         return sum((p * p).sum() for p in self.parameters())
 
 
+AGGREGATOR_UPDATES = ("incremental", "full")
+
+
+class _ModeGuarantee:
+    """``RecEraser.guarantee``: exact for the class (its family, the registry), and for an
+    instance as its aggregator update makes it: approximate with the incremental update of
+    the attention aggregator, exact otherwise."""
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Guarantee:
+        if obj is None or getattr(obj, "aggregator", None) != "attention" \
+                or getattr(obj, "aggregator_update", "full") != "incremental":
+            return Guarantee.EXACT
+        return Guarantee.APPROXIMATE
+
+
 @register_method("receraser", "rec-eraser")
 class RecEraser(_RecommenderBase):
     r"""RecEraser: balanced shards, one recommender per shard, attention aggregation
@@ -110,19 +137,29 @@ class RecEraser(_RecommenderBase):
             patience: shard training, as in :class:`RecommendationRetrain`.
         aggregator_epochs (int): maximum aggregator epochs. (default: :obj:`30`)
         aggregator_lr (float): aggregator learning rate. (default: :obj:`0.005`)
+        aggregator_update (str): how ``unlearn`` updates the attention aggregator after the
+            shards: ``"incremental"`` warm-starts it from its current parameters and trains
+            it for ``aggregator_update_epochs`` epochs on the retained interactions of the
+            users whose inputs changed (a user whose shard embedding changed or who lost
+            interactions, or who interacted with such an item); ``"full"`` refits it from
+            scratch on all retained interactions, which keeps the whole model exact.
+            Incremental makes the aggregator, and so the request's reported guarantee,
+            approximate (see the module docs). (default: :obj:`"incremental"`)
+        aggregator_update_epochs (int): epochs of the incremental update. (default: :obj:`1`)
         seed (int): partition, shard and aggregator seeds derive from it. (default: :obj:`0`)
         executor (str): ``serial``, ``process`` or ``ray`` for the shard jobs.
         executor_kwargs (dict, optional): executor arguments.
     """
 
-    guarantee = Guarantee.EXACT
+    guarantee = _ModeGuarantee()  # type: ignore[assignment]
 
     def __init__(self, model: str = "bpr", shards: int = 10, partition: str = "inbp",
                  aggregator: str = "attention", capacity: float = 1.2,
                  partition_iterations: int = 10, embedding_dim: int = 64, num_layers: int = 2,
                  lr: float = 0.005, weight_decay: float = 1e-4, epochs: int = 100,
                  batch_size: int = 2048, eval_every: int = 5, patience: int | None = 3,
-                 aggregator_epochs: int = 30, aggregator_lr: float = 0.005, seed: int = 0,
+                 aggregator_epochs: int = 30, aggregator_lr: float = 0.005,
+                 aggregator_update: str = "incremental", aggregator_update_epochs: int = 1, seed: int = 0,
                  executor: str = "serial", executor_kwargs: dict[str, Any] | None = None) -> None:
         self.model = model
         self.shards = shards
@@ -140,6 +177,8 @@ class RecEraser(_RecommenderBase):
         self.patience = patience
         self.aggregator_epochs = aggregator_epochs
         self.aggregator_lr = aggregator_lr
+        self.aggregator_update = aggregator_update
+        self.aggregator_update_epochs = aggregator_update_epochs
         self.seed = seed
         self.executor = executor
         self.executor_kwargs = executor_kwargs
@@ -153,6 +192,15 @@ class RecEraser(_RecommenderBase):
             raise GraphForgetError(f"partition must be one of {REC_PARTITIONS}, got {self.partition!r}")
         if self.aggregator not in ("attention", "mean"):
             raise GraphForgetError(f"aggregator must be 'attention' or 'mean', got {self.aggregator!r}")
+        self._check_update()
+
+    def _check_update(self) -> None:
+        if self.aggregator_update not in AGGREGATOR_UPDATES:
+            raise GraphForgetError(f"aggregator_update must be one of {AGGREGATOR_UPDATES}, "
+                                   f"got {self.aggregator_update!r}")
+        e = self.aggregator_update_epochs
+        if isinstance(e, bool) or not isinstance(e, int) or e < 0:
+            raise GraphForgetError(f"aggregator_update_epochs must be a non-negative integer, got {e!r}")
 
     # -- shard data ----------------------------------------------------------------------
     def _shard_data(self, data: Data) -> list[tuple[Tensor, Tensor]]:
@@ -230,6 +278,51 @@ class RecEraser(_RecommenderBase):
                          rows_fn=lambda m, users, items: m.rows(users, items))
         return agg, info
 
+    def _update_aggregator(self, request: ForgetRequest, data: Data, shards_state: list[dict[str, Any]],
+                           users: Tensor, items: Tensor) -> tuple[AttentionAggregator, dict[str, Any],
+                                                                   dict[str, Any]]:
+        """The incremental update: the current aggregator's parameters (those of the shards
+        still active) on the new shard embeddings, trained ``aggregator_update_epochs``
+        epochs on the retained interactions of the users whose inputs changed."""
+        old_active = self.active_shards
+        new_active = [s for s, c in enumerate(shards_state) if c["state"] is not None]
+        keep = torch.tensor([old_active.index(s) for s in new_active], dtype=torch.long)
+        nu, ni = int(data.num_users), int(data.num_items)
+        changed_users = (users != self.stack_users_[keep]).any(-1).any(0)
+        changed_items = (items != self.stack_items_[keep]).any(-1).any(0)
+        if isinstance(request, InteractionRequest):
+            changed_users[request.pairs[0]] = True
+            changed_items[request.pairs[1]] = True
+        elif isinstance(request, UserRequest):
+            changed_users[request.user_ids] = True
+            lost = split_pairs(self.data_, "train")
+            changed_items[lost[1, torch.isin(lost[0], request.user_ids)]] = True
+        train, val = split_pairs(data, "train"), split_pairs(data, "val")
+        chosen = changed_users.clone()
+        chosen[train[0, changed_items[train[1]]]] = True  # users who interacted with a changed item
+        sub = train[:, chosen[train[0]]]  # each chosen user's whole retained history
+        state = {k: v for k, v in self.aggregator_.state_dict().items() if k not in ("users", "items")}
+        for side in ("user", "item"):
+            state[f"transform.{side}"] = state[f"transform.{side}"][keep]
+            state[f"bias.{side}"] = state[f"bias.{side}"][keep]
+        with torch.random.fork_rng(devices=[]):
+            agg = AttentionAggregator(users, items)
+        agg.load_state_dict({**state, "users": users, "items": items})
+        info: dict[str, Any] = {"epochs": 0}
+        if self.aggregator_update_epochs > 0 and sub.size(1) > 0:
+            info = train_bpr(agg, sub, nu, ni, _train_config(self, self.aggregator_update_epochs,
+                                                             self.aggregator_lr),
+                             derive_seed(self.seed, "aggregator-update", len(self.history_)),
+                             val=val[:, chosen[val[0]]],
+                             ego_fn=lambda m, u, i, j: 0.5 * m.l2() * u.numel(),
+                             rows_fn=lambda m, users, items: m.rows(users, items))
+        diag = {"aggregator_changed_users": int(changed_users.sum()),
+                "aggregator_changed_items": int(changed_items.sum()),
+                "aggregator_train_users": int(chosen.sum()),
+                "aggregator_train_interactions": int(sub.size(1)),
+                "aggregator_update_epochs_run": int(info.get("epochs", 0))}
+        return agg, info, diag
+
     def _combine(self) -> None:
         if self.aggregator == "mean":
             k = self.stack_users_.size(0)
@@ -269,6 +362,7 @@ class RecEraser(_RecommenderBase):
 
     # -- unlearning --------------------------------------------------------------------------------
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
+        self._check_update()
         t0 = time.perf_counter()
         per_shard = self._shard_data(retained)
         changed = [s for s in range(self.shards)
@@ -278,7 +372,12 @@ class RecEraser(_RecommenderBase):
         shards_state = [trained.get(s, self.shards_[s]) for s in range(self.shards)]
         t2 = time.perf_counter()
         users, items = self._shard_embeddings(retained, shards_state, per_shard)
-        aggregator, info = self._fit_aggregator(retained, users, items)
+        incremental = self.aggregator == "attention" and self.aggregator_update == "incremental"
+        update: dict[str, Any] = {}
+        if incremental:
+            aggregator, info, update = self._update_aggregator(request, retained, shards_state, users, items)
+        else:
+            aggregator, info = self._fit_aggregator(retained, users, items)
         t3 = time.perf_counter()
         self.shards_ = shards_state  # commit only after every step succeeded
         self.stack_users_, self.stack_items_ = users, items
@@ -287,10 +386,16 @@ class RecEraser(_RecommenderBase):
         report.breakdown.update({"locate": t1 - t0, "retrain_shards": t2 - t1, "aggregator": t3 - t2})
         report.affected["shards"] = changed
         report.affected["interactions"] = int(self._count(request))
-        report.diagnostics["aggregator_retrained"] = self.aggregator == "attention"
+        report.diagnostics["aggregator_retrained"] = self.aggregator == "attention" and not incremental
+        report.diagnostics["aggregator_update"] = self.aggregator_update if self.aggregator == "attention" else None
         report.diagnostics["aggregator_reason"] = (
-            "the attention aggregator is trained on all retained interactions, so it is retrained "
-            "after the affected shards" if self.aggregator == "attention" else "mean aggregation has no parameters")
+            "mean aggregation has no parameters" if self.aggregator == "mean" else
+            "the attention aggregator was warm-started from its current parameters and trained on the "
+            "retained interactions of the users whose inputs changed: the shard models are exact, the "
+            "aggregator is not a fresh fit (its starting point saw the forgotten interactions)"
+            if incremental else "the attention aggregator is trained on all retained interactions, so it "
+            "is retrained from scratch after the affected shards (exact)")
+        report.diagnostics.update(update)
         report.diagnostics["partition_depends_on"] = list(self.partition_.depends_on)
         report.diagnostics["active_shards"] = len(self.active_shards)
 

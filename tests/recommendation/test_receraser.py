@@ -145,11 +145,81 @@ def test_partitions_are_balanced_and_declare_dependencies(data, method):
 
 def test_conformance_receraser(data):
     requests = [sample_interactions(data, count=5, seed=1), sample_users(data, count=1, seed=2)]
-    summary = check_unlearner(lambda: RecEraser(**FAST), data, requests=requests)
+    summary = check_unlearner(lambda: RecEraser(aggregator_update="full", **FAST), data, requests=requests)
     assert "exact-equals-reference" in summary["checks"]
     report = summary["reports"][0]
     assert report["diagnostics"]["aggregator_retrained"] is True
+    assert report["guarantee"] == "exact"
     assert "aggregator" in report["breakdown"]
+
+
+def test_conformance_receraser_incremental_aggregator(data):
+    requests = [sample_interactions(data, count=5, seed=1), sample_users(data, count=1, seed=2)]
+    summary = check_unlearner(lambda: RecEraser(**FAST), data, requests=requests)
+    # the default update leaves the aggregator approximate, so the whole-model check is skipped
+    assert "exact-equals-reference" not in summary["checks"]
+    assert "save-load-roundtrip" in summary["checks"] and "deterministic" in summary["checks"]
+    report = summary["reports"][0]
+    assert report["guarantee"] == "approximate"
+    assert report["diagnostics"]["aggregator_update"] == "incremental"
+    assert report["diagnostics"]["aggregator_retrained"] is False
+    assert RecEraser.guarantee.value == "exact"  # the class (its family) stays exact
+    assert RecEraser(aggregator="mean").guarantee.value == "exact"
+
+
+def test_incremental_aggregator_update(data):
+    import copy
+
+    base = RecEraser(partition="ubp", **FAST).fit(data)
+    before_users = base.final_[0].clone()
+    old = {k: v.clone() for k, v in base.aggregator_.named_parameters()}
+    # one interaction of one UBP shard: only that shard is retrained
+    pair = base._shard_data(base.data_)[1][0][:, :1]
+    request = InteractionRequest(pair)
+    inc, full = copy.deepcopy(base), copy.deepcopy(base).set_params(aggregator_update="full")
+    frozen = copy.deepcopy(base).set_params(aggregator_update_epochs=0)
+    r_inc, r_full, r_frozen = inc.unlearn(request), full.unlearn(request), frozen.unlearn(request)
+    assert r_inc.affected["shards"] == r_full.affected["shards"] == [1]
+    # the shard models are exact in both modes: equal to each other and to a fresh reference
+    ref = full.reference().fit(full.data_)
+    for a, b, c in zip(inc.shards_, full.shards_, ref.shards_, strict=True):
+        assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
+        assert all(torch.equal(a["state"][k], c["state"][k]) for k in a["state"])
+    d = r_inc.diagnostics
+    # UBP: users outside shard 1 keep their shard embeddings, so only some rows changed
+    assert 0 < d["aggregator_changed_users"] < int(data.num_users)
+    assert d["aggregator_train_interactions"] <= split_pairs(inc.data_, "train").size(1)
+    assert d["aggregator_update_epochs_run"] == 1
+    assert r_frozen.diagnostics["aggregator_update_epochs_run"] == 0
+    # warm start: with 0 epochs the parameters are the old ones, and a user whose shard
+    # embeddings did not change keeps its aggregated row bit for bit
+    for k, v in frozen.aggregator_.named_parameters():
+        assert torch.equal(v, old[k]), k
+    unchanged = (frozen.stack_users_ == base.stack_users_).all(-1).all(0)
+    assert bool(unchanged.any())
+    assert torch.equal(frozen.final_[0][unchanged], before_users[unchanged])
+    user = int(pair[0, 0])
+    assert not bool(unchanged[user])  # the request's user lost an interaction: its inputs changed
+    # one epoch of training moves the parameters and the request user's row
+    assert any(not torch.equal(v, old[k]) for k, v in inc.aggregator_.named_parameters())
+    assert not torch.equal(inc.final_[0][user], before_users[user])
+    # retained utility stays close to the full refit's
+    assert abs(inc.score() - full.score()) < 0.05, (inc.score(), full.score())
+
+
+def test_incremental_aggregator_sequence_and_bad_mode(data):
+    u = RecEraser(**FAST).fit(data)
+    for seed in range(3):
+        u.unlearn(sample_interactions(u.data_, count=4, seed=seed))
+    u.unlearn(sample_users(u.data_, count=1, seed=5))
+    assert 0.0 <= u.score() <= 1.0
+    state = u.fingerprint()
+    for bad in ({"aggregator_update": "none"}, {"aggregator_update_epochs": -1}):
+        u.set_params(**bad)
+        with pytest.raises(ValueError, match="aggregator_update"):
+            u.unlearn(sample_interactions(u.data_, count=1, seed=9))
+        assert u.fingerprint() == state
+        u.set_params(aggregator_update="incremental", aggregator_update_epochs=1)
 
 
 def test_conformance_retrain(data):
