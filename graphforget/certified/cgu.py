@@ -158,6 +158,20 @@ def standard_scaler(x: Tensor, chunk: int = 8192) -> tuple[Tensor, Tensor]:
     return mean, scale / (top if top > 0 else 1.0)
 
 
+def training_rows(changed: Tensor, train_nodes: Tensor, active: Tensor, n: int
+                  ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Where the changed nodes sit in a linear head's training rows (the positions of
+    ``train_nodes``): ``(rows, nodes, in_train, live)`` with ``rows``/``nodes`` the
+    still-active training rows among ``changed`` and the two masks that select them
+    (``changed[in_train][live]`` is ``nodes``), for slicing the new feature rows alike."""
+    pos = torch.full((n,), -1, dtype=torch.long)
+    pos[train_nodes] = torch.arange(train_nodes.numel())
+    in_train = pos[changed] >= 0
+    rows = pos[changed][in_train]
+    live = active[rows]
+    return rows[live], changed[in_train][live], in_train, live
+
+
 def local_propagation(stack: list[Tensor], sets: list[Tensor], x_rows: Tensor, edge_index: Tensor,
                       alpha: float, dtype: torch.dtype = _DT) -> list[Tensor]:
     r"""New values of the changed rows of every :math:`P^kX` after a graph or feature change,
@@ -386,13 +400,8 @@ class CGU(Unlearner):
             parts = [new_vals[-1]]
         new_z = self._features(parts)
         # rows of the classifier = positions in train_nodes_
-        pos = torch.full((n,), -1, dtype=torch.long)
-        pos[self.train_nodes_] = torch.arange(self.train_nodes_.numel())
-        in_train = pos[changed] >= 0
-        active = self.classifier_.active_
-        rows = pos[changed][in_train]
-        live = active[rows]
-        rows, z_rows, nodes = rows[live], new_z[in_train][live], changed[in_train][live]
+        rows, nodes, in_train, live = training_rows(changed, self.train_nodes_, self.classifier_.active_, n)
+        z_rows = new_z[in_train][live]
         keep = new.train_mask[nodes]
         t1 = time.perf_counter()
         entry = self.classifier_.update_rows(rows, z_rows, keep=keep,

@@ -71,6 +71,7 @@ from graphforget.certified.cgu import (
     local_propagation,
     propagation_stack,
     standard_scaler,
+    training_rows,
 )
 from graphforget.errors import GraphForgetError, SolverError
 from graphforget.executor import derive_seed
@@ -501,12 +502,7 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
         if not bool(hit[left].all()):
             raise GraphForgetError("a node left the training set without a change of its features; "
                                    "the row update cannot serve this request")
-        pos = torch.full((n,), -1, dtype=torch.long)
-        pos[self.train_nodes_] = torch.arange(self.train_nodes_.numel())
-        in_train = pos[changed] >= 0
-        rows = pos[changed][in_train]
-        live = self.active_[rows]
-        rows, nodes = rows[live], changed[in_train][live]
+        rows, nodes, in_train, live = training_rows(changed, self.train_nodes_, self.active_, n)
         z_new = self._with_bias(new_vals[-1][in_train][live])
         keep = retained.train_mask[nodes]
         z_old = self.Z_[rows].clone()
@@ -523,6 +519,14 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
         part_new = _LinearObjective(z_new, y_rows, theta, lin, 0.0, weights=keep)
         v = part_old.gradient() - part_new.gradient() + lam * (m_old - m_new) * theta
         logits_old = self.logits_
+
+        def restore_rows() -> None:  # the rows, their activity and the logits as they were
+            with hint_rows(self.Z_, rows), hint_rows(self.active_, rows):
+                self.Z_[rows] = z_old
+                self.active_[rows] = True
+            self.logits_ = logits_old
+            self.Z32_[rows] = z_old.float()
+
         with hint_rows(self.Z_, rows), hint_rows(self.active_, rows):
             self.Z_[rows] = z_new
             self.active_[rows] = keep
@@ -566,11 +570,7 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
             if not math.isfinite(bound):
                 raise SolverError("the influence step is not finite; raise weight_decay")
         except BaseException:
-            with hint_rows(self.Z_, rows), hint_rows(self.active_, rows):
-                self.Z_[rows] = z_old
-                self.active_[rows] = True
-            self.logits_ = logits_old
-            self.Z32_[rows] = z_old.float()
+            restore_rows()
             raise
         retrained = self.cumulative_ + bound > self.budget
         t3 = time.perf_counter()
@@ -586,11 +586,7 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
                 self.retrains_ -= 1
                 for k, rows_k in enumerate(sets):
                     self.stack_[k][rows_k] = saved[k]
-                with hint_rows(self.Z_, rows), hint_rows(self.active_, rows):
-                    self.Z_[rows] = z_old
-                    self.active_[rows] = True
-                self.logits_ = logits_old
-                self.Z32_[rows] = z_old.float()
+                restore_rows()
                 raise
         else:
             vector_to_parameters(theta + step, params)  # commit

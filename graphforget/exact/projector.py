@@ -46,6 +46,7 @@ from graphforget.certified.cgu import (
     linear_only_error,
     local_propagation,
     propagation_stack,
+    training_rows,
 )
 from graphforget.errors import GraphForgetError, SolverError
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
@@ -170,12 +171,7 @@ class Projector(Unlearner):
         new_vals = local_propagation(self.stack_, sets, self._preprocess(retained.x[sets[0]]),
                                      retained.edge_index, float(self.alpha))
         changed = sets[-1]
-        pos = torch.full((n,), -1, dtype=torch.long)
-        pos[self.train_nodes_] = torch.arange(self.train_nodes_.numel())
-        in_train = pos[changed] >= 0
-        rows = pos[changed][in_train]
-        live = self.active_[rows]
-        rows, nodes = rows[live], changed[in_train][live]
+        rows, nodes, in_train, live = training_rows(changed, self.train_nodes_, self.active_, n)
         new_rows = new_vals[-1][in_train][live]
         keep = retained.train_mask[nodes]
         t1 = time.perf_counter()
