@@ -175,7 +175,7 @@ def main() -> int:
               "bag-of-words features) than on the conformance fixture (dense features, 30 "
               "epochs), so a damping small enough for Cora is negligible on the fixture, where the "
               "exact step then overshoots past the barely trained retrained model. "
-              "`damping=\"auto\"` (the new default) is 1% of that quotient (one Hessian product; "
+              "`damping=\"auto\"` (the new default) is 1% of that quotient (one Hessian product, reused by CG; "
               "the damping column shows the value it picked); CG stops at relative residual 1e-2 "
               "(cap 50 products) or at the first non-positive curvature (truncated CG), then the "
               "Armijo safeguard. Kept because it reaches the SGC target with the default settings "

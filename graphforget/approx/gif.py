@@ -267,13 +267,14 @@ class _InfluenceUnlearner(LinkGNNUnlearner):
         reported as ``gradient_norm`` (how far the trained model is from a stationary
         point of its objective, where the Newton step is least exact)."""
         t2 = time.perf_counter()
+        hv = None
         if self.damping != "auto":
             damping = float(self.damping)
         elif self.solver == "gif":  # GIF-torch's d, relative to the scale already
             damping = self.auto_damping_fallback
         else:
-            damping = self.auto_damping(hess, v)
-        result = inverse_hvp(hess.matvec, v, method=self.solver, damping=damping,
+            damping, hv = self.auto_damping(hess, v)
+        result = inverse_hvp(hess.matvec, v, method=self.solver, damping=damping, hv=hv,
                              iterations=self.iterations, tol=self.tol, scale=self.scale, seed=self.seed)
         step, step_scale, loss0, loss1 = result.solution, 1.0, None, None
         if self.safeguard and backtrack is not None:
@@ -297,9 +298,9 @@ class _InfluenceUnlearner(LinkGNNUnlearner):
     #: is not positive (an indefinite Hessian), added to its magnitude
     auto_damping_fallback = 1e-2
 
-    def auto_damping(self, hess: Any, v: Tensor) -> float:
+    def auto_damping(self, hess: Any, v: Tensor) -> tuple[float, Tensor | None]:
         r"""``damping="auto"``: :math:`\mu = 0.01\,\tilde v^\top H\tilde v/\|\tilde v\|^2`
-        (:attr:`auto_damping_factor`), one Hessian product.
+        (:attr:`auto_damping_factor`), one Hessian product (CG reuses it as its first).
 
         A fixed damping is not scale-free: the curvature of the objective scales with the
         features (Cora's row-normalised bag-of-words give curvatures ~100x smaller than
@@ -311,14 +312,18 @@ class _InfluenceUnlearner(LinkGNNUnlearner):
         bounding the step along the flattest ones. Where the quotient is not positive (an
         indefinite exact Hessian on a non-convex backbone) the damping is
         ``|quotient| + 1e-2`` (:attr:`auto_damping_fallback`), so CG starts on positive
-        curvature. See ``benchmarks/results/fidelity_study.md``."""
+        curvature. See ``benchmarks/results/fidelity_study.md``.
+
+        Returns ``(damping, Hv)``; CG reuses ``Hv`` as its first product, so the quotient
+        costs nothing extra."""
         vv = float(v @ v)
         if vv == 0.0:
-            return self.auto_damping_fallback
-        rq = float(v @ hess.matvec(v)) / vv
+            return self.auto_damping_fallback, None
+        hv = hess.matvec(v)
+        rq = float(v @ hv) / vv
         if not rq > 0:
-            return abs(rq) + self.auto_damping_fallback
-        return self.auto_damping_factor * rq
+            return abs(rq) + self.auto_damping_fallback, hv
+        return self.auto_damping_factor * rq, hv
 
     # -- link prediction -----------------------------------------------------------
     def _link_terms(self, request: ForgetRequest, retained: Data) -> tuple[Tensor, Tensor, Tensor]:
@@ -453,7 +458,7 @@ class GIF(_InfluenceUnlearner):
             (default: :obj:`None`)
         damping (float or str): added to the Hessian (``"gif"``: GIF-torch's ``damp``).
             ``"auto"``: 1% of the curvature along the right-hand side
-            (:meth:`auto_damping`; one Hessian product), reported as ``damping`` in the
+            (:meth:`auto_damping`; one Hessian product, which CG reuses), reported as ``damping`` in the
             diagnostics (with ``solver="gif"``, ``"auto"`` is ``d = 1e-2``, GIF-torch's damping
             being relative to its scale already). The objective's Hessian already includes the weight decay. A fixed
             ``1e-2`` (the former default) suppresses the low-curvature directions in which

@@ -245,7 +245,7 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
                 damping: float = 0.0, iterations: int = 100, tol: float = 1e-6,
                 scale: float | None = None, dense: Callable[[], Tensor] | None = None,
                 seed: int = 0, max_residual: float | None = None,
-                true_residual: bool = False) -> InverseHVPResult:
+                true_residual: bool = False, hv: Tensor | None = None) -> InverseHVPResult:
     r"""Solves :math:`(H+\mu I)\Delta = v` given :math:`x\mapsto Hx`.
 
     Args:
@@ -264,6 +264,8 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
         true_residual: CG reports its recurrence residual (the true one up to rounding,
             for free); ``True`` recomputes :math:`\|(H+\mu I)\Delta-v\|` with one more
             product, as the other solvers always do. (default: :obj:`False`)
+        hv: :math:`Hv` when the caller already has it (CG then skips its first product,
+            which is exactly that one). (default: :obj:`None`)
     """
     if method not in SOLVERS:
         raise GraphForgetError(f"unknown inverse-HVP method {method!r}; choose one of {SOLVERS}")
@@ -284,7 +286,7 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
         rr = rr_new = float(r @ r)
         it = 0
         for it in range(1, int(iterations) + 1):
-            hp = op(p)
+            hp = hv + mu * p if it == 1 and hv is not None else op(p)
             curv = float(p @ hp)
             if not curv > 0:
                 if it == 1:

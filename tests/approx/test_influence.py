@@ -95,3 +95,16 @@ def test_divergence_and_nan_raise(sgc_setup):
         inverse_hvp(lambda x: -x, v, method="cg")
     with pytest.raises(SolverError, match="residual"):
         inverse_hvp(hess.matvec, v, method="cg", iterations=1, max_residual=1e-12)
+
+
+def test_cg_reuses_a_given_first_product(sgc_setup):
+    _, _, hess = sgc_setup
+    v = torch.randn(hess.dim, generator=torch.Generator().manual_seed(2))
+    plain = inverse_hvp(hess.matvec, v, method="cg", damping=1e-3, iterations=40, tol=1e-5)
+    before = hess.products
+    hv = hess.matvec(v)
+    reused = inverse_hvp(hess.matvec, v, method="cg", damping=1e-3, iterations=40, tol=1e-5, hv=hv)
+    # the given product replaces CG's first one: same iterates, one product fewer inside CG
+    assert hess.products - before == reused.iterations
+    assert reused.iterations == plain.iterations
+    assert torch.allclose(reused.solution, plain.solution, rtol=1e-4, atol=1e-6)
