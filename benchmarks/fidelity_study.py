@@ -43,6 +43,12 @@ VARIANTS = {
         ("gif default (damping auto)", "gif", {}),
         ("if default (damping auto)", "if", {}),
     ],
+    "backbones": [
+        ("gif default (damping auto)", "gif", {}),
+        ("if default (damping auto)", "if", {}),
+        ("gnndelete default (retain_weight 1)", "gnndelete", {}),
+        ("gnndelete paper objective (retain_weight 0)", "gnndelete", {"retain_weight": 0.0}),
+    ],
 }
 
 
@@ -79,6 +85,35 @@ def fixture_rows(variants: list) -> list[str]:
             ratio = js_divergence(u.predict_logits()[mask], ref) / d_o
             out.append(f"| {model} | {label} | {ratio:.3f}{' ✗' if ratio >= 1 else ''} | "
                        f"{d.get('damping', float('nan')):.2g} |")
+    return out
+
+
+def gnndelete_fixture_rows() -> list[str]:
+    """GNNDelete on check 9's fixture over 3 graph seeds x 3 fixture seeds (the conformance
+    test's configuration: 20 epochs, 16 hidden channels), with and without its retained-label
+    term, at the test's 5 and the default 50 operator steps."""
+    from graphforget.approx.gnndelete import GNNDelete
+    from graphforget.testing import check_moves_toward_retrain, small_graph
+
+    out = ["", "## GNNDelete on the conformance fixture", "",
+           "`check_moves_toward_retrain(..., seed=s)` on `small_graph(seed=g)`, g, s ∈ {0, 1, 2}; "
+           "GCN, 20 epochs, 16 hidden channels (the conformance test: g = s = 0, 5 steps). Ratios "
+           "of the runs that pass; a run fails when the ratio is ≥ 1.", "",
+           "| retain_weight | unlearn_epochs | passes (of 9) | ratios (passing runs) |", "|---|---|---|---|"]
+    for beta in (0.0, 1.0):
+        for steps in (5, 50):
+            ratios = []
+            for g in range(3):
+                for s in range(3):
+                    try:
+                        r = check_moves_toward_retrain(
+                            lambda b=beta, k=steps: GNNDelete(epochs=20, hidden_channels=16, unlearn_epochs=k,
+                                                              retain_weight=b), small_graph(seed=g), seed=s)
+                        ratios.append(r["fidelity_ratio"])
+                    except AssertionError:
+                        pass
+            span = f"{min(ratios):.2f}–{max(ratios):.2f}" if ratios else "—"
+            out.append(f"| {beta:g} | {steps} | {len(ratios)} | {span} |")
     return out
 
 
@@ -155,7 +190,9 @@ def main() -> int:
                      f"{floor / o2r:.3f} | {r['utility_unlearned']:.3f} | {r['utility_retrain']:.3f} | "
                      f"{r['speedup']:.1f} | {diag.get('damping', float('nan')):.2g} | {diag.get('step_scale')} | "
                      f"{diag.get('iterations')} | {diag.get('residual', float('nan')):.2e} |")
-    lines += fixture_rows(VARIANTS[args.variants])
+    if args.variants != "backbones":
+        lines += fixture_rows(VARIANTS[args.variants])
+        lines += gnndelete_fixture_rows()
     lines += ["", "## Findings", "",
               "* The safeguard used to check the retained objective J' itself. The step is Newton's "
               "on J'(θ') − gᵀ(θ'−θ), which equals J' only when θ minimises the original objective; a "
