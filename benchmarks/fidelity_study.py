@@ -35,6 +35,7 @@ FORMER = {"damping": 1e-2, "iterations": 5, "tol": 1e-3}
 VARIANTS = {
     "default": [
         ("gif default (damping auto)", "gif", {}),
+        ("gif damping auto, tol 1e-3", "gif", {"tol": 1e-3}),
         ("gif former default (damping 1e-2, 5 CG)", "gif", FORMER),
         ("if default (damping auto)", "if", {}),
         ("if former default (damping 1e-2, 5 CG)", "if", FORMER),
