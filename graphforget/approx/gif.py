@@ -303,12 +303,14 @@ class _InfluenceUnlearner(LinkGNNUnlearner):
         (:attr:`auto_damping_factor`), one Hessian product (CG reuses it as its first).
 
         A fixed damping is not scale-free: the curvature of the objective scales with the
-        features (Cora's row-normalised bag-of-words give curvatures ~100x smaller than
-        the conformance fixture's dense features), so a damping that is small on one
+        features (Cora's row-normalised bag-of-words give curvatures about 70x smaller
+        than the conformance fixture's dense features: the damping column of
+        ``benchmarks/results/fidelity_study.md``, 7.5e-5 on Cora/SGC node requests against
+        5.1e-3 on the fixture), so a damping that is small on one
         dataset suppresses the very directions the request moves on another. The Rayleigh
         quotient along :math:`\tilde v` measures the curvature where the step goes; 1% of
         it leaves those directions nearly undamped (on Cora/SGC the step then lands at
-        ``fidelity_ratio`` 0.13, against 0.84 with the former fixed ``1e-2``) while still
+        ``fidelity_ratio`` 0.134, against 0.820 with the former fixed ``1e-2``) while still
         bounding the step along the flattest ones. Where the quotient is not positive (an
         indefinite exact Hessian on a non-convex backbone) the damping is
         ``|quotient| + 1e-2`` (:attr:`auto_damping_fallback`), so CG starts on positive
@@ -462,13 +464,14 @@ class GIF(_InfluenceUnlearner):
             diagnostics (with ``solver="gif"``, ``"auto"`` is ``d = 1e-2``, GIF-torch's damping
             being relative to its scale already). The objective's Hessian already includes the weight decay. A fixed
             ``1e-2`` (the former default) suppresses the low-curvature directions in which
-            the original and the retrained model differ on Cora (``fidelity_ratio`` ~0.85
-            on SGC); see ``benchmarks/results/fidelity_study.md``. (default: ``"auto"``)
+            the original and the retrained model differ (Cora/CiteSeer SGC: ``fidelity_ratio``
+            0.64-0.87 with it, 0.09-0.18 with ``"auto"``, at about half the speed-up); see
+            ``benchmarks/results/fidelity_study.md``. (default: ``"auto"``)
         iterations (int): solver iterations (CG: a cap; CG stops at relative residual
             ``tol`` or at the first non-positive curvature, keeping the iterate reached,
             as truncated/Steihaug CG does). (default: :obj:`50`)
-        tol (float): CG relative-residual tolerance; ``1e-2`` gives the same fidelity as
-            ``1e-3`` on Cora/SGC with about two thirds of the products
+        tol (float): CG relative-residual tolerance; on Cora and CiteSeer with SGC ``1e-2``
+            gives the same ``fidelity_ratio`` as ``1e-3`` with 13-18 products instead of 18-25
             (``benchmarks/results/fidelity_study.md``). (default: :obj:`1e-2`)
         scale (float, optional): LiSSA/GIF scale; ``None`` = from power iteration.
         loss_nodes (str): ``"train"`` (only training nodes' losses enter :math:`v`) or
