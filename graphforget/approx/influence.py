@@ -13,7 +13,11 @@ semi-definite for softmax cross-entropy, hence safe for non-convex GNNs).
 
 :func:`inverse_hvp` solves :math:`(H+\mu I)\,\Delta = v` with
 
-* ``"cg"`` -- conjugate gradient, stopped when :math:`\|(H+\mu I)\Delta-v\|\le \text{tol}\,\|v\|`;
+* ``"cg"`` -- conjugate gradient, stopped when :math:`\|(H+\mu I)\Delta-v\|\le \text{tol}\,\|v\|`
+  or at the first non-positive curvature (truncated CG); it returns the iterate (from the
+  first on, never the zero start) with the smallest residual (on an indefinite Hessian the residual can grow before CG stops: on
+  Cora/CiteSeer GCN the last iterate reached relative residuals up to 10 and the safeguard
+  shrank the step to 1/8..1/64, see ``benchmarks/results/fidelity_study.md``);
 * ``"lissa"`` -- the Neumann/LiSSA recursion
   :math:`h_{t+1} = v + (I - (H+\mu I)/s)\,h_t`, :math:`\Delta = h/s` (``scale`` :math:`s`
   chosen from the largest eigenvalue when not given);
@@ -284,6 +288,7 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
         r = v.clone()
         p = r.clone()
         rr = rr_new = float(r @ r)
+        best_x, best_rr = x, math.inf  # the zero start never counts: the first iterate is the Cauchy step
         it = 0
         for it in range(1, int(iterations) + 1):
             hp = hv + mu * p if it == 1 and hv is not None else op(p)
@@ -298,11 +303,17 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
             r = r - alpha * hp
             rr_new = float(r @ r)
             _check(x, "CG")
+            if rr_new < best_rr:
+                best_x, best_rr = x, rr_new
             if math.sqrt(rr_new) <= tol * vnorm:
                 break
             p = r + (rr_new / rr) * p
             rr = rr_new
         iters = it
+        if best_rr < rr_new and best_rr < math.inf:
+            # on an indefinite Hessian (a non-convex backbone) CG's residual can grow before
+            # it meets non-positive curvature: return the iterate with the smallest residual
+            x, rr_new = best_x, best_rr
         # CG's recurrence residual equals (H+mu I)x - v up to rounding: no extra product
         recurrence_residual = math.sqrt(rr_new) / vnorm
     elif method in ("lissa", "gif"):
