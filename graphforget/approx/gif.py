@@ -472,7 +472,7 @@ class GIF(_InfluenceUnlearner):
             as truncated/Steihaug CG does). (default: :obj:`50`)
         tol (float): CG relative-residual tolerance; on Cora and CiteSeer with SGC ``1e-2``
             gives the same ``fidelity_ratio`` as ``1e-3`` with 13-18 products instead of 18-25
-            (``benchmarks/results/fidelity_study.md``). (default: :obj:`1e-2`)
+            (``benchmarks/results/fidelity_study_run2.md``). (default: :obj:`1e-2`)
         scale (float, optional): LiSSA/GIF scale; ``None`` = from power iteration.
         loss_nodes (str): ``"train"`` (only training nodes' losses enter :math:`v`) or
             ``"all"`` (the official code's behaviour). (default: ``"train"``)
