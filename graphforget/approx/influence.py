@@ -13,7 +13,11 @@ semi-definite for softmax cross-entropy, hence safe for non-convex GNNs).
 
 :func:`inverse_hvp` solves :math:`(H+\mu I)\,\Delta = v` with
 
-* ``"cg"`` -- conjugate gradient, stopped when :math:`\|(H+\mu I)\Delta-v\|\le \text{tol}\,\|v\|`;
+* ``"cg"`` -- conjugate gradient, stopped when :math:`\|(H+\mu I)\Delta-v\|\le \text{tol}\,\|v\|`
+  or at the first non-positive curvature (truncated CG); it returns the iterate (from the
+  first on, never the zero start) with the smallest residual (on an indefinite Hessian the residual can grow before CG stops: on
+  Cora/CiteSeer GCN the last iterate reached relative residuals up to 10 and the safeguard
+  shrank the step to 1/8..1/64, see ``benchmarks/results/fidelity_study.md``);
 * ``"lissa"`` -- the Neumann/LiSSA recursion
   :math:`h_{t+1} = v + (I - (H+\mu I)/s)\,h_t`, :math:`\Delta = h/s` (``scale`` :math:`s`
   chosen from the largest eigenvalue when not given);
@@ -246,7 +250,8 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
                 scale: float | None = None, dense: Callable[[], Tensor] | None = None,
                 seed: int = 0, max_residual: float | None = None,
                 true_residual: bool = False,
-                preconditioner: Callable[[Tensor], Tensor] | None = None) -> InverseHVPResult:
+                preconditioner: Callable[[Tensor], Tensor] | None = None,
+                hv: Tensor | None = None) -> InverseHVPResult:
     r"""Solves :math:`(H+\mu I)\Delta = v` given :math:`x\mapsto Hx`.
 
     Args:
@@ -269,6 +274,9 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
             definite :math:`M\approx H+\mu I` (preconditioned CG; e.g. the Cholesky factor of
             an approximate Hessian kept from training). It changes the iterations, not the
             stopping rule, which still tests the unpreconditioned residual. (default: ``None``)
+        hv: :math:`Hv` when the caller already has it (unpreconditioned CG then skips its
+            first product, which is exactly that one; with a ``preconditioner`` the first
+            direction is :math:`M^{-1}v` and ``hv`` is not used). (default: :obj:`None`)
     """
     if method not in SOLVERS:
         raise GraphForgetError(f"unknown inverse-HVP method {method!r}; choose one of {SOLVERS}")
@@ -290,9 +298,11 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
         p = z.clone()
         rz = float(r @ z)
         rr_new = float(r @ r)
+        best_x, best_rr = x, math.inf  # the zero start never counts: the first iterate is the Cauchy step
+        first = hv if preconditioner is None else None  # H p_0 = H v only when p_0 = v
         it = 0
         for it in range(1, int(iterations) + 1):
-            hp = op(p)
+            hp = first + mu * p if it == 1 and first is not None else op(p)
             curv = float(p @ hp)
             if not curv > 0:
                 if it == 1:
@@ -304,6 +314,8 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
             r = r - alpha * hp
             rr_new = float(r @ r)
             _check(x, "CG")
+            if rr_new < best_rr:
+                best_x, best_rr = x, rr_new
             if math.sqrt(rr_new) <= tol * vnorm:
                 break
             z = precond(r)
@@ -311,6 +323,10 @@ def inverse_hvp(matvec: Callable[[Tensor], Tensor], v: Tensor, method: str = "cg
             p = z + (rz_new / rz) * p
             rz = rz_new
         iters = it
+        if best_rr < rr_new and best_rr < math.inf:
+            # on an indefinite Hessian (a non-convex backbone) CG's residual can grow before
+            # it meets non-positive curvature: return the iterate with the smallest residual
+            x, rr_new = best_x, best_rr
         # CG's recurrence residual equals (H+mu I)x - v up to rounding: no extra product
         recurrence_residual = math.sqrt(rr_new) / vnorm
     elif method in ("lissa", "gif"):

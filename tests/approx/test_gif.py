@@ -250,3 +250,29 @@ def test_safeguard_warns_when_the_step_shrinks_below_an_eighth():
     with pytest.warns(UserWarning, match="below 1/8"):
         report = u.unlearn(sample_nodes(small_graph(), count=3, seed=0))
     assert report.diagnostics["step_scale"] == 0.5 ** 6
+
+
+def test_auto_damping_is_a_fraction_of_the_curvature_along_the_step():
+    import copy
+
+    from graphforget.approx.influence import ObjectiveHessian
+
+    data = small_graph()
+    request = sample_nodes(data, count=4, seed=0)
+    base = GIF(model="sgc", epochs=60, hidden_channels=16).fit(data)
+    assert base.damping == "auto"
+    u = copy.deepcopy(base)
+    d = u.unlearn(request).diagnostics
+    # the damping is 1% of v'Hv/v'v on the retained objective at the original parameters
+    retained = request.apply(data)
+    hess = ObjectiveHessian(base.model_, retained, retained.train_mask, base.weight_decay)
+    rng = torch.Generator().manual_seed(0)
+    probe = torch.randn(hess.dim, generator=rng)
+    damping, hv = base.auto_damping(hess, probe)
+    assert damping == pytest.approx(0.01 * float(probe @ hv) / float(probe @ probe))
+    assert 0 < d["damping"] < 1e-2 and d["iterations"] <= 50
+    # a fixed damping is still accepted, a bad one is refused before anything changes
+    assert GIF(damping=1e-3).damping == 1e-3
+    for bad in ("big", -1.0):
+        with pytest.raises(GraphForgetError, match="damping"):
+            GIF(damping=bad)

@@ -116,3 +116,33 @@ def test_preconditioned_cg_same_solution_fewer_iterations():
     one = inverse_hvp(lambda x: H @ x, v, method="cg", iterations=50, tol=1e-10,
                       preconditioner=lambda r: torch.cholesky_solve(r.view(-1, 1), L_exact).view(-1))
     assert one.iterations <= 2
+
+
+def test_cg_reuses_a_given_first_product(sgc_setup):
+    _, _, hess = sgc_setup
+    v = torch.randn(hess.dim, generator=torch.Generator().manual_seed(2))
+    plain = inverse_hvp(hess.matvec, v, method="cg", damping=1e-3, iterations=40, tol=1e-5)
+    before = hess.products
+    hv = hess.matvec(v)
+    reused = inverse_hvp(hess.matvec, v, method="cg", damping=1e-3, iterations=40, tol=1e-5, hv=hv)
+    # the given product replaces CG's first one: same iterates, one product fewer inside CG
+    assert hess.products - before == reused.iterations
+    assert reused.iterations == plain.iterations
+    assert torch.allclose(reused.solution, plain.solution, rtol=1e-4, atol=1e-6)
+
+
+def test_cg_returns_its_smallest_residual_iterate_on_an_indefinite_matrix():
+    # eigenvalues from -0.05 to 1 with many near zero: CG's residual is not monotone here
+    g = torch.Generator().manual_seed(3)
+    q, _ = torch.linalg.qr(torch.randn(40, 40, generator=g, dtype=torch.double))
+    eig = torch.cat([torch.linspace(1e-3, 1.0, 38, dtype=torch.double), torch.tensor([-0.05, 2e-4],
+                                                                                  dtype=torch.double)])
+    a = q @ torch.diag(eig) @ q.T
+    v = torch.randn(40, generator=g, dtype=torch.double)
+    residuals = [inverse_hvp(lambda x: a @ x, v, method="cg", iterations=k, tol=1e-12).residual
+                 for k in range(1, 30)]
+    # the reported residual is the true one of the returned iterate, and never grows with k
+    last = inverse_hvp(lambda x: a @ x, v, method="cg", iterations=29, tol=1e-12, true_residual=True)
+    assert last.residual == pytest.approx(residuals[-1], rel=1e-6)
+    assert all(b <= a_ + 1e-12 for a_, b in zip(residuals, residuals[1:], strict=False))
+    assert residuals[-1] < residuals[0]
