@@ -118,7 +118,7 @@ TORN = "torn"
 LOCK = "lock"
 LEDGER_FORMAT = 2
 AUTO_RATIO = 20.0  # "auto": checkpoint once unlearning time reaches 20x a checkpoint's cost, ...
-AUTO_CHANGED = 0.1  # ... or once the bytes changed since the last one reach 10% of the state
+AUTO_CHANGED = 0.08  # ... or once the bytes changed since the last one reach 8% of the state
 _WASTE = 1.3  # compact packs once they hold 30% more bytes than the live objects ...
 _WASTE_SLACK = 1 << 20  # ... and more than 1 MB of dead bytes
 # Keys of UnlearnReport.diagnostics that certified methods use for their guarantee.
