@@ -41,7 +41,7 @@ Checkpoints are due every ``checkpoint_every`` applied requests, or, with ``"aut
 (the default), when the unlearning time since the last checkpoint reaches 20 times
 the measured cost of a checkpoint (so checkpoints cost at most about 5% of the
 unlearning time, and a crash re-applies at most that much work), or when the bytes the
-state changed by since the last checkpoint reach 10% of its size (so that two kept
+state changed by since the last checkpoint reach 8% of its size (so that two kept
 checkpoints share most of their objects and the folder stays near one state's size).
 Packs hold at most about 16 MB each, so that garbage collection frees space in small
 steps; compaction copies at most 10% of the live bytes (or one pack) per checkpoint.
