@@ -10,6 +10,7 @@ the job's spec, so a killed run recomputes only the cells it had not finished.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import statistics
@@ -46,10 +47,31 @@ class Job:
         return cell_key(self.kind, self.spec)
 
 
+def _method_defaults(spec: dict[str, Any]) -> dict[str, str] | None:
+    """The constructor defaults of the job's method (``repr`` of each), or None when the
+    job names no registered method: a cell cached before a default changed (a damping, an
+    aggregator update mode) must not be reused for the new default."""
+    name = spec.get("method")
+    if not isinstance(name, str):
+        return None
+    from graphforget._registry import resolve_method
+
+    try:
+        cls = resolve_method(name)
+    except (UnknownNameError, GraphForgetError):
+        return None
+    params = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: repr(p.default) for p in params if p.default is not inspect.Parameter.empty}
+
+
 def cell_key(kind: str, spec: dict[str, Any]) -> str:
-    """A stable hash of a job: its kind, its spec and :data:`CACHE_VERSION`."""
-    payload = json.dumps({"kind": kind, "spec": spec, "version": CACHE_VERSION}, sort_keys=True,
-                         default=str)
+    """A stable hash of a job: its kind, its spec, its method's constructor defaults and
+    :data:`CACHE_VERSION`."""
+    body: dict[str, Any] = {"kind": kind, "spec": spec, "version": CACHE_VERSION}
+    defaults = _method_defaults(spec)
+    if defaults is not None:
+        body["defaults"] = defaults
+    payload = json.dumps(body, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 

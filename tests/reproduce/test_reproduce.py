@@ -270,6 +270,26 @@ def test_cache_key_tracks_the_spec():
     assert _runner.cell_key("cell", spec) != _runner.cell_key("sequential", spec)
 
 
+def test_cache_key_tracks_the_methods_defaults(monkeypatch):
+    # a cell cached before a method's default changed is not reused after the change
+    from graphforget._registry import resolve_method
+
+    spec = {"method": "gif", "seed": 0, "params": {"epochs": 10}}
+    before = _runner.cell_key("cell", spec)
+    cls = resolve_method("gif")
+    real = cls.__init__
+
+    def changed(self, *args, damping=1e-2, **kwargs):  # a new default for one parameter
+        real(self, *args, damping=damping, **kwargs)
+
+    monkeypatch.setattr(cls, "__init__", changed)
+    assert _runner.cell_key("cell", spec) != before
+    monkeypatch.undo()
+    assert _runner.cell_key("cell", spec) == before
+    # jobs that name no registered method keep a key from their spec alone
+    assert _runner.cell_key("partition", {"dataset": "cora"}) == _runner.cell_key("partition", {"dataset": "cora"})
+
+
 # -- end to end ----------------------------------------------------------------------------
 def test_end_to_end_cli(tmp_path, capsys):
     pytest.importorskip("matplotlib")
