@@ -17,7 +17,7 @@ from torch_geometric.data import Data
 
 from graphforget.data._validate import validate_data
 from graphforget.errors import GraphForgetError
-from graphforget.models import build_model
+from graphforget.models import build_model, message_passing_depth
 from graphforget.training import TrainConfig, forward, num_classes, seeded, train_node_classifier
 from graphforget.unlearner import Unlearner
 from graphforget.user_model import (
@@ -29,6 +29,7 @@ from graphforget.user_model import (
     describe_model,
     fresh_module,
     is_user_model,
+    message_passing_hops,
     preserve_modes,
     probe_forward,
     resolve_dtype,
@@ -184,6 +185,14 @@ class GNNUnlearner(Unlearner):
         if out.size(-1) != classes:
             raise GraphForgetError(f"{describe_model(self.model)} returns {out.size(-1)} outputs per node; "
                                    f"node classification on this data needs {classes} (one per class)")
+
+    def depth(self) -> int:
+        """Hops of the backbone: from its name (``K`` for SGC/GPR), or, for a user model,
+        from its message-passing layers (:func:`~graphforget.user_model.message_passing_hops`)."""
+        module = self._user_module()
+        if module is not None:
+            return message_passing_hops(module)
+        return message_passing_depth(self.model, self.num_layers, self.model_kwargs)
 
     def _user_module(self) -> torch.nn.Module | None:
         """The user's module inside ``model_`` (``None`` for a built-in backbone)."""

@@ -80,7 +80,7 @@ def test_megu_sgu_use_the_users_message_passing_depth(graph):
 
     for method in ("megu", "sgu"):
         u = gf.make_method(method, **FAST[method]).attach(trained(graph, cls=Deep), graph)
-        assert u._depth() == 3
+        assert u.depth() == 3
 
 
 def test_d2dgn_needs_a_message_passing_layer_for_its_embedding_terms(graph):

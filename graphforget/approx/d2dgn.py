@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.data import Data
 
+from graphforget._params import check_int, check_number
 from graphforget._registry import register_method
 from graphforget.approx.distillation import first_layer_output, forget_view, kd_loss
 from graphforget.errors import GraphForgetError
@@ -99,18 +100,11 @@ class D2DGN(GNNUnlearner):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if isinstance(self.unlearn_epochs, bool) or not isinstance(self.unlearn_epochs, int) \
-                or self.unlearn_epochs < 1:
-            raise GraphForgetError(f"unlearn_epochs must be an integer >= 1, got {self.unlearn_epochs!r}")
+        check_int("unlearn_epochs", self.unlearn_epochs, 1)
         for name in ("unlearn_lr", "temperature"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise GraphForgetError(f"{name} must be a number > 0, got {value!r}")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 <= self.alpha <= 1:
-            raise GraphForgetError(f"alpha must lie in [0, 1], got {self.alpha!r}")
-        if isinstance(self.embedding_weight, bool) or not isinstance(self.embedding_weight, (int, float)) \
-                or not self.embedding_weight >= 0:
-            raise GraphForgetError(f"embedding_weight must be a number >= 0, got {self.embedding_weight!r}")
+            check_number(name, getattr(self, name), positive=True)
+        check_number("alpha", self.alpha, high=1)
+        check_number("embedding_weight", self.embedding_weight)
         if self.student not in STUDENTS:
             raise GraphForgetError(f"student must be one of {STUDENTS}, got {self.student!r}")
 

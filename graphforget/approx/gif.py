@@ -74,7 +74,6 @@ from graphforget.models import message_passing_depth
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import forward
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
-from graphforget.user_model import message_passing_hops
 
 __all__ = ["GIF", "IF", "influenced_nodes", "message_passing_depth"]
 
@@ -153,14 +152,6 @@ class _InfluenceUnlearner(LinkGNNUnlearner):
         return "exact" if is_sgc and not self.is_link else "gauss_newton"
 
     # -- the sets of nodes whose losses enter v -----------------------------------
-    def depth(self) -> int:
-        """Hops of the backbone: from the name, or, for a user model, from its
-        message-passing layers (:func:`~graphforget.user_model.message_passing_hops`)."""
-        module = self._user_module()
-        if module is not None:
-            return message_passing_hops(module)
-        return message_passing_depth(self.model, self.num_layers, self.model_kwargs)
-
     def loss_sets(self, request: ForgetRequest, data: Data) -> tuple[Tensor, Tensor]:
         """``(before, after)``: nodes whose losses on the original graph are removed from
         the objective, and nodes whose losses on the retained graph are added back (before

@@ -30,6 +30,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.nn import GCN2Conv
 
+from graphforget._params import check_int, check_number
 from graphforget._registry import register_method
 from graphforget.approx.distillation import kd_loss
 from graphforget.errors import GraphForgetError
@@ -125,19 +126,11 @@ class GUKD(GNNUnlearner):
         super()._check_params()
         for name, low, optional in (("teacher_layers", 1, False), ("teacher_hidden", 1, False),
                                     ("teacher_epochs", 0, True), ("unlearn_epochs", 1, True)):
-            value = getattr(self, name)
-            if optional and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise GraphForgetError(f"{name} must be an integer >= {low}, got {value!r}")
+            check_int(name, getattr(self, name), low, optional=optional)
         if not isinstance(self.teacher_refresh, bool):
             raise GraphForgetError(f"teacher_refresh must be a bool, got {self.teacher_refresh!r}")
-        if isinstance(self.kd_weight, bool) or not isinstance(self.kd_weight, (int, float)) \
-                or not self.kd_weight >= 0:
-            raise GraphForgetError(f"kd_weight must be a number >= 0, got {self.kd_weight!r}")
-        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) \
-                or not self.temperature > 0:
-            raise GraphForgetError(f"temperature must be a number > 0, got {self.temperature!r}")
+        check_number("kd_weight", self.kd_weight)
+        check_number("temperature", self.temperature, positive=True)
 
     def _build_teacher(self) -> torch.nn.Module:
         with seeded(derive_seed(self.seed, "gukd-teacher")):

@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphforget._params import check_int, check_number
 from graphforget._registry import register_method
 from graphforget.approx.distillation import forget_view, kd_loss, request_targets
 from graphforget.errors import GraphForgetError
@@ -61,7 +62,6 @@ from graphforget.models import propagate
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import forward, seeded
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
-from graphforget.user_model import message_passing_hops
 
 __all__ = ["MEGU", "high_influence_neighbours"]
 
@@ -168,33 +168,19 @@ class MEGU(GNNUnlearner):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if isinstance(self.unlearn_epochs, bool) or not isinstance(self.unlearn_epochs, int) \
-                or self.unlearn_epochs < 1:
-            raise GraphForgetError(f"unlearn_epochs must be an integer >= 1, got {self.unlearn_epochs!r}")
+        check_int("unlearn_epochs", self.unlearn_epochs, 1)
         for name in ("unlearn_lr", "temperature", "alpha_step"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise GraphForgetError(f"{name} must be a number > 0, got {value!r}")
+            check_number(name, getattr(self, name), positive=True)
         for name in ("kappa", "alpha"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise GraphForgetError(f"{name} must be a number >= 0, got {value!r}")
-        if self.hops is not None and (isinstance(self.hops, bool) or not isinstance(self.hops, int)
-                                      or self.hops < 1):
-            raise GraphForgetError(f"hops must be an integer >= 1 or None, got {self.hops!r}")
-
-    def _depth(self) -> int:
-        """The default ``hops``: ``num_layers``, or for a user model its message-passing
-        hops (:func:`~graphforget.user_model.message_passing_hops`)."""
-        module = self._user_module()
-        return self.num_layers if module is None else message_passing_hops(module)
+            check_number(name, getattr(self, name))
+        check_int("hops", self.hops, 1, optional=True)
 
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
         self._check_params()
         before = self.data_
         t0 = time.perf_counter()
         targets = request_targets(request)
-        hops = self._depth() if self.hops is None else int(self.hops)
+        hops = self.depth() if self.hops is None else int(self.hops)
         candidates = ~retained.forgotten_mask
         hin, threshold = high_influence_neighbours(before.x, before.edge_index, targets, max(hops, 1),
                                                    candidates, float(self.alpha), float(self.alpha_step))

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphforget._params import check_int, check_number
 from graphforget._registry import register_method
 from graphforget.approx.distillation import forget_view, kd_loss, request_targets
 from graphforget.errors import GraphForgetError
@@ -56,7 +57,6 @@ from graphforget.models import propagate
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import forward, seeded
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
-from graphforget.user_model import message_passing_hops
 
 __all__ = ["SGU", "node_influence"]
 
@@ -139,26 +139,12 @@ class SGU(GNNUnlearner):
         if isinstance(b, bool) or not isinstance(b, (int, float)) or not b > 0 \
                 or (isinstance(b, float) and 1 <= b and b != int(b)):
             raise GraphForgetError(f"budget must be a fraction in (0, 1) or a positive count, got {b!r}")
-        if isinstance(self.unlearn_epochs, bool) or not isinstance(self.unlearn_epochs, int) \
-                or self.unlearn_epochs < 1:
-            raise GraphForgetError(f"unlearn_epochs must be an integer >= 1, got {self.unlearn_epochs!r}")
+        check_int("unlearn_epochs", self.unlearn_epochs, 1)
         for name in ("unlearn_lr", "tau"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise GraphForgetError(f"{name} must be a number > 0, got {value!r}")
+            check_number(name, getattr(self, name), positive=True)
         for name in ("similarity_weight", "label_weight", "proto_weight", "forget_weight", "proximal"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise GraphForgetError(f"{name} must be a number >= 0, got {value!r}")
-        if self.hops is not None and (isinstance(self.hops, bool) or not isinstance(self.hops, int)
-                                      or self.hops < 0):
-            raise GraphForgetError(f"hops must be an integer >= 0 or None, got {self.hops!r}")
-
-    def _depth(self) -> int:
-        """The default ``hops``: ``num_layers``, or for a user model its message-passing
-        hops (:func:`~graphforget.user_model.message_passing_hops`)."""
-        module = self._user_module()
-        return self.num_layers if module is None else message_passing_hops(module)
+            check_number(name, getattr(self, name))
+        check_int("hops", self.hops, 0, optional=True)
 
     def budget_count(self, num_nodes: int) -> int:
         """Number of activated nodes for a graph of ``num_nodes`` nodes."""
@@ -168,7 +154,7 @@ class SGU(GNNUnlearner):
     def activate(self, request: ForgetRequest, before: Data, retained: Data) -> tuple[Tensor, Tensor]:
         """The activated nodes (ids, by decreasing influence) and every node's score."""
         targets = request_targets(request)
-        hops = self._depth() if self.hops is None else int(self.hops)
+        hops = self.depth() if self.hops is None else int(self.hops)
         with torch.no_grad():
             self.model_.eval()
             soft = torch.softmax(forward(self.model_, before), dim=-1)
