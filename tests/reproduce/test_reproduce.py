@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -278,10 +279,14 @@ def test_cache_key_tracks_the_methods_defaults(monkeypatch):
     before = _runner.cell_key("cell", spec)
     cls = resolve_method("gif")
     real = cls.__init__
+    sig = inspect.signature(real)
 
-    def changed(self, *args, damping=1e-2, **kwargs):  # a new default for one parameter
-        real(self, *args, damping=damping, **kwargs)
+    def changed(self, *args, **kwargs):
+        real(self, *args, **kwargs)
 
+    # the same signature but for one default (GIF's damping, "auto" -> 1e-2)
+    changed.__signature__ = sig.replace(parameters=[
+        p.replace(default=1e-2) if p.name == "damping" else p for p in sig.parameters.values()])
     monkeypatch.setattr(cls, "__init__", changed)
     assert _runner.cell_key("cell", spec) != before
     monkeypatch.undo()
