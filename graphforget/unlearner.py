@@ -423,15 +423,27 @@ class Unlearner:
         if request.is_empty:
             return UnlearnReport(request, self.method_name, self.guarantee.value,
                                  seconds=time.perf_counter() - start, noop=True)
-        request.validate(self.data_)
-        retained = request.apply(self.data_, validate=False)
+        self._validate_request(request)
+        retained = self._retained(request)
         report = UnlearnReport(request, self.method_name, self.guarantee.value)
         with self._model_guard():
             self._unlearn(request, retained, report)
-        self.data_ = retained
+        self._commit_retained(request, retained)
         self.history_.append(request)
         report.seconds = time.perf_counter() - start
         return report
+
+    # Three steps of unlearn that a method serving requests from its own state may take
+    # over (ScaleGUN: no O(E) copy of the graph per request; see its docs).
+    def _validate_request(self, request: ForgetRequest) -> None:
+        request.validate(self.data_)
+
+    def _retained(self, request: ForgetRequest) -> Data | None:
+        """The data after ``request`` (``None`` where the method defers building it)."""
+        return request.apply(self.data_, validate=False)
+
+    def _commit_retained(self, request: ForgetRequest, retained: Data | None) -> None:
+        self.data_ = retained
 
     def unlearn_many(self, requests: Iterable[ForgetRequest]) -> list[UnlearnReport]:
         """Serves requests one after another (sequential deletion)."""

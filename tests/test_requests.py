@@ -38,6 +38,21 @@ def test_node_request_removes_features_edges_and_masks():
     assert getattr(data, "forgotten_mask", None) is None
 
 
+def test_node_and_edge_requests_share_no_tensor_with_their_input():
+    # edge tensors are not cloned before filtering (they are replaced), but the output must
+    # still own every tensor: writing to it leaves the input as it was
+    for request in (NodeRequest([2]), EdgeRequest([[1], [2]]), EdgeRequest(torch.empty(2, 0, dtype=torch.long))):
+        data = path_graph()
+        before = {k: v.clone() for k, v in data.items() if isinstance(v, torch.Tensor)}
+        out = request.apply(data)
+        for key, value in out.items():
+            if isinstance(value, torch.Tensor) and key in before:
+                assert value.data_ptr() != data[key].data_ptr() or value.numel() == 0, key
+                value.zero_() if value.dtype != torch.bool else value.fill_(True)
+        for key, value in before.items():
+            assert torch.equal(data[key], value), key
+
+
 def test_node_request_errors_name_the_bad_ids():
     data = path_graph()
     with pytest.raises(InvalidRequestError, match=r"out of range \[0, 5\): \[7"):

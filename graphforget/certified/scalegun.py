@@ -61,8 +61,15 @@ from torch_geometric.data import Data
 from graphforget._registry import register_method
 from graphforget.certified.base import CertifiedLogisticRegression
 from graphforget.certified.cgu import CGU, _clip_rows, propagation_stack
-from graphforget.errors import GraphForgetError, UnsupportedRequestError
-from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest, is_undirected
+from graphforget.errors import GraphForgetError, InvalidRequestError, UnsupportedRequestError
+from graphforget.requests import (
+    EdgeRequest,
+    FeatureRequest,
+    ForgetRequest,
+    NodeRequest,
+    _preview,
+    is_undirected,
+)
 from graphforget.training import num_classes
 from graphforget.unlearner import UnlearnReport
 
@@ -110,9 +117,11 @@ class LazyPropagation:
         edge_index (Tensor): an undirected graph (both directions present).
         K (int): levels.
         r_max (float): push threshold on a residual row's norm.
+        copy (bool): copy ``x`` (else a float64 ``x`` becomes the level-0 residual and is
+            modified in place). (default: :obj:`True`)
     """
 
-    def __init__(self, x: Tensor, edge_index: Tensor, K: int, r_max: float) -> None:
+    def __init__(self, x: Tensor, edge_index: Tensor, K: int, r_max: float, copy: bool = True) -> None:
         n = x.size(0)
         self.K, self.r_max, self.n = int(K), float(r_max), n
         ei = edge_index[:, edge_index[0] != edge_index[1]]
@@ -123,19 +132,23 @@ class LazyPropagation:
         self.alive = torch.ones(self.col.numel(), dtype=torch.bool)
         self.deg = (torch.bincount(src, minlength=n) + 1).to(_DT)
         self.q = [torch.zeros_like(x, dtype=_DT) for _ in range(self.K)]
-        self.r = [x.to(_DT).clone()] + [torch.zeros_like(x, dtype=_DT) for _ in range(self.K)]
+        # level 0 starts as X (with copy=False a float64 input is taken over: one [n, d]
+        # matrix less on large graphs; ScaleGUN passes its own preprocessed copy)
+        self.r = [x.to(_DT, copy=copy)] + [torch.zeros_like(x, dtype=_DT) for _ in range(self.K)]
         self.pushes = 0
+        with warnings.catch_warnings():  # "sparse CSR support is in beta"
+            warnings.simplefilter("ignore")
+            adj = torch.sparse_csr_tensor(self.rowptr, self.col, torch.ones(self.col.numel(), dtype=_DT), (n, n))
         for k in range(self.K):  # full push, level by level: sparse products, no [E, d] temporaries
-            norms = self.r[k].norm(dim=1)
-            mask = (norms > self.r_max).to(_DT).view(-1, 1)
-            moved = self.r[k] * mask
-            self.q[k] += moved
-            self.r[k] -= moved
-            with warnings.catch_warnings():  # "sparse CSR support is in beta"
-                warnings.simplefilter("ignore")
-                adj = torch.sparse_csr_tensor(self.rowptr, self.col, torch.ones(self.col.numel(), dtype=_DT), (n, n))
-            self.r[k + 1] += (torch.sparse.mm(adj, moved) + moved) / self.deg.view(-1, 1)
+            mask = (self.r[k].norm(dim=1) > self.r_max).to(_DT).view(-1, 1)
+            moved = self.q[k]  # q^(k) is still 0: the moved rows are written into it in place
+            moved.copy_(self.r[k]).mul_(mask)
+            self.r[k].sub_(moved)
+            spread = torch.sparse.mm(adj, moved)  # the one [n, d] temporary of the level
+            self.r[k + 1].add_(spread.add_(moved).div_(self.deg.view(-1, 1)))
+            del spread
             self.pushes += int(mask.sum())
+        del adj
 
     @property
     def embedding(self) -> Tensor:
@@ -153,6 +166,15 @@ class LazyPropagation:
         pos = starts[owner] + offsets
         keep = self.alive[pos]
         return owner[keep], pos[keep]
+
+    def has_edges(self, edges: Tensor) -> Tensor:
+        """``[k]`` bool: whether each column ``(u, v)`` of ``edges`` is an edge of the
+        current graph (``O(k + degrees)``: no scan of the edge list)."""
+        present = torch.zeros(edges.size(1), dtype=torch.bool)
+        if edges.numel():
+            owner, pos = self._segments(edges[0])
+            present[owner[self.col[pos] == edges[1][owner]]] = True
+        return present
 
     def _p_rows(self, nodes: Tensor, x: Tensor) -> Tensor:
         """Rows ``nodes`` of :math:`P x` on the current graph."""
@@ -279,8 +301,11 @@ class ScaleGUN(CGU):
 
     def _fit(self, data: Data) -> None:
         self.scaler_ = self._scaler(data.x)
-        self.prop_ = LazyPropagation(self._preprocess(data.x), data.edge_index, int(self.K), float(self.r_max))
+        self.prop_ = LazyPropagation(self._preprocess(data.x), data.edge_index, int(self.K), float(self.r_max),
+                                     copy=False)
         self.train_nodes_ = data.train_mask.nonzero().view(-1)
+        self._train_pos = None
+        self._train_positions()
         self.num_classes_ = num_classes(data)
         z = _clip_rows(self.prop_.embedding[self.train_nodes_])
         self.classifier_ = self._classifier_args().fit(z, data.y[self.train_nodes_], num_classes=self.num_classes_)
@@ -303,27 +328,95 @@ class ScaleGUN(CGU):
         keys = torch.unique(lo * self.prop_.n + hi)
         return torch.stack([keys // self.prop_.n, keys % self.prop_.n])
 
-    def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
+    # -- the retained graph, brought up to date only when read --------------------------
+    # Node and edge requests are served from the push state alone (the CSR graph with its
+    # alive edges, the residuals and reserves), so the library's copy of the retained graph
+    # (request.apply: O(n d + E) per request) is deferred: ``data_`` applies the requests
+    # received since it was last read, all at once, when something reads it (scoring, a
+    # ledger, get_state). A removal then costs what its pushes and the Newton step cost.
+    _DEFERRED = (NodeRequest, EdgeRequest)
+
+    @property
+    def data_(self) -> Data:
+        d = self.__dict__
+        if "_data" not in d:
+            raise AttributeError("data_")
+        if d.get("_pending"):
+            nodes = [r.node_ids for r in d["_pending"] if isinstance(r, NodeRequest)]
+            edges = [r.edge_index for r in d["_pending"] if isinstance(r, EdgeRequest)]
+            data = d["_data"]
+            # one pass for all: the requests commute (an edge request names live edges only)
+            if edges:
+                data = EdgeRequest(torch.cat(edges, dim=1)).apply(data, validate=False)
+            if nodes:
+                data = NodeRequest(torch.cat(nodes)).apply(data, validate=False)
+            d["_data"], d["_pending"] = data, []
+        return d["_data"]
+
+    @data_.setter
+    def data_(self, value: Data) -> None:
+        self.__dict__["_data"] = value
+        self.__dict__["_pending"] = []
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.__dict__.get("_data") is not None  # without bringing the graph up to date
+
+    def _deferred(self, request: ForgetRequest) -> bool:
+        return type(request) in self._DEFERRED and getattr(self, "prop_", None) is not None
+
+    def _validate_request(self, request: ForgetRequest) -> None:
+        if not self._deferred(request):
+            return super()._validate_request(request)
+        data = self.__dict__["_data"]  # the graph as last materialised: ids, ranges, forgotten
+        if isinstance(request, NodeRequest):
+            request.validate(data)
+            pending = [r.node_ids for r in self.__dict__["_pending"] if isinstance(r, NodeRequest)]
+            if pending:
+                again = request.node_ids[torch.isin(request.node_ids, torch.cat(pending))]
+                if again.numel():
+                    raise InvalidRequestError(f"nodes already forgotten: {_preview(again)}")
+        else:
+            request.check_pairs(data.num_nodes, undirected=True)
+            request.check_exist(self.prop_.has_edges(request.edge_index))
+
+    def _retained(self, request: ForgetRequest) -> Data | None:
+        return None if self._deferred(request) else super()._retained(request)
+
+    def _commit_retained(self, request: ForgetRequest, retained: Data | None) -> None:
+        if retained is None:
+            self.__dict__["_pending"].append(request)
+        else:
+            super()._commit_retained(request, retained)
+
+    def _unlearn(self, request: ForgetRequest, retained: Data | None, report: UnlearnReport) -> None:
         t0 = time.perf_counter()
         removed = self._removed_edges(request)
         if isinstance(request, (NodeRequest, FeatureRequest)):
             fnodes = torch.unique(request.node_ids)
-            frows = self._preprocess(retained.x[fnodes])
+            if retained is None:  # a forgotten node's features are zero (NodeRequest.apply)
+                frows = self._preprocess(torch.zeros(fnodes.numel(), self.prop_.r[0].size(1)))
+            else:
+                frows = self._preprocess(retained.x[fnodes])
         else:
             fnodes, frows = torch.empty(0, dtype=torch.long), torch.empty(0, 0, dtype=_DT)
         pushes_before = self.prop_.pushes
         changed, log = self.prop_.update(removed, fnodes, frows)
         t1 = time.perf_counter()
         try:
-            n = retained.num_nodes
-            pos = torch.full((n,), -1, dtype=torch.long)
-            pos[self.train_nodes_] = torch.arange(self.train_nodes_.numel())
+            pos = self._train_positions()  # built once: no O(n) work per request
             in_train = pos[changed] >= 0
             rows, nodes = pos[changed][in_train], changed[in_train]
             live = self.classifier_.active_[rows]
             rows, nodes = rows[live], nodes[live]
             z_rows = _clip_rows(self.prop_.embedding[nodes])
-            entry = self.classifier_.update_rows(rows, z_rows, keep=retained.train_mask[nodes],
+            if retained is not None:
+                keep = retained.train_mask[nodes]
+            elif isinstance(request, NodeRequest):  # the request's nodes leave every mask
+                keep = ~torch.isin(nodes, request.node_ids)
+            else:
+                keep = torch.ones(nodes.numel(), dtype=torch.bool)
+            entry = self.classifier_.update_rows(rows, z_rows, keep=keep,
                                                  info={"kind": request.kind, "items": len(request)})
         except BaseException:
             LazyPropagation.undo(log)
@@ -336,6 +429,15 @@ class ScaleGUN(CGU):
         report.diagnostics.update({k: entry[k] for k in ("bound", "cumulative", "budget", "retrained",
                                                           "retrains", "noise_seed", "solve_residual")})
         report.diagnostics["approximation"] = entry["terms"].get("approximation", 0.0)
+
+    def _train_positions(self) -> Tensor:
+        """``[n]``: each training node's row in the classifier, -1 elsewhere (cached)."""
+        pos = getattr(self, "_train_pos", None)
+        if pos is None or pos.numel() != self.prop_.n:
+            pos = torch.full((self.prop_.n,), -1, dtype=torch.long)
+            pos[self.train_nodes_] = torch.arange(self.train_nodes_.numel())
+            self._train_pos = pos
+        return pos
 
     def _logits(self, data: Data) -> Tensor:
         if data is self.data_:
@@ -367,5 +469,7 @@ class ScaleGUN(CGU):
         self.prop_ = LazyPropagation.from_state(state["prop"])
         self.scaler_ = tuple(state["scaler"])
         self.train_nodes_ = state["train_nodes"]
+        self._train_pos = None
+        self._train_positions()
         self.num_classes_ = int(state["num_classes"])
         self.classifier_ = ApproximateRowsLogisticRegression.from_state_dict(state["classifier"])

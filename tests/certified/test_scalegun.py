@@ -4,7 +4,7 @@ import torch
 from graphforget.certified.cgu import _clip_rows, propagation_stack
 from graphforget.certified.scalegun import LazyPropagation, ScaleGUN
 from graphforget.errors import GraphForgetError, UnsupportedRequestError
-from graphforget.requests import FeatureRequest, NodeRequest, sample_edges, sample_nodes
+from graphforget.requests import EdgeRequest, FeatureRequest, NodeRequest, sample_edges, sample_nodes
 from graphforget.testing import check_unlearner, small_graph
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -88,3 +88,58 @@ def test_sigma_changes_model_and_too_large_r_max_is_refused():
         ScaleGUN(model="gpr")
     with pytest.raises(GraphForgetError):
         ScaleGUN(r_max=-1.0)
+
+
+def _same_data(a, b):
+    keys = lambda d: set((d.edge_index[0] * d.num_nodes + d.edge_index[1]).tolist())  # noqa: E731
+    assert keys(a) == keys(b)
+    for key in ("x", "train_mask", "test_mask", "forgotten_mask"):
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_graph_copy_is_deferred_and_equals_eager_application():
+    data = small_graph()
+    u = ScaleGUN(sigma=2.0, r_max=1e-9).fit(data)
+    stored = u.__dict__["_data"]
+    reqs = [NodeRequest(sample_nodes(data, count=2, seed=1).node_ids)]
+    eager = reqs[0].apply(data)
+    reqs.append(sample_edges(eager, count=3, seed=2))
+    eager = reqs[1].apply(eager)
+    reqs.append(NodeRequest(sample_nodes(eager, count=1, seed=3).node_ids))
+    eager = reqs[2].apply(eager)
+    for req in reqs:
+        u.unlearn(req)
+        assert u.__dict__["_data"] is stored  # no copy of the graph per request
+    assert len(u.__dict__["_pending"]) == 3
+    _same_data(u.data_, eager)  # read: all three applied at once
+    assert not u.__dict__["_pending"] and u.__dict__["_data"] is not stored
+    # the model is the one an eager run reaches (the same pushes and Newton steps)
+    v = ScaleGUN(sigma=2.0, r_max=1e-9).fit(data)
+    for req in reqs:
+        v.unlearn(req)
+        v.data_  # noqa: B018  materialise after every request
+    assert torch.allclose(u.classifier_.W_, v.classifier_.W_, atol=0, rtol=0)
+    # a feature request (served with the retained graph) first brings the graph up to date
+    u.unlearn(FeatureRequest([int(eager.train_mask.nonzero()[0])], [0]))
+    assert not u.__dict__["_pending"]
+
+
+def test_deferred_requests_are_validated_against_the_pending_ones():
+    data = small_graph()
+    u = ScaleGUN(sigma=2.0).fit(data)
+    node = int(data.train_mask.nonzero()[0])
+    u.unlearn(NodeRequest([node]))
+    edge = sample_edges(u.data_, count=1, seed=0)
+    u.unlearn(edge)
+    W, pending = u.classifier_.W_.clone(), len(u.__dict__["_pending"])
+    with pytest.raises(ValueError, match=rf"nodes already forgotten: \[{node}\]"):
+        u.unlearn(NodeRequest([node]))
+    with pytest.raises(ValueError, match="do not exist in the graph"):
+        u.unlearn(edge)
+    nb = int(data.edge_index[1][data.edge_index[0] == node][0])
+    with pytest.raises(ValueError, match="do not exist in the graph"):
+        u.unlearn(EdgeRequest([[node], [nb]]))  # an edge of a forgotten node
+    with pytest.raises(ValueError, match="out of range"):
+        u.unlearn(NodeRequest([data.num_nodes]))
+    assert torch.equal(u.classifier_.W_, W) and len(u.__dict__["_pending"]) == pending
+    assert len(u.history_) == 2
