@@ -191,7 +191,10 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
             non-linear backbones; ``None`` for SGC, whose remainder is bounded from the data.
         iterations (int): maximum CG iterations of the influence solve. (default: :obj:`100`)
         tol (float): CG relative residual (the residual is measured and enters the bound,
-            so a looser value stays certified). (default: :obj:`1e-8`)
+            so a looser value stays certified). The default is CGU's removal ``cg_rtol``:
+            on Cora (100 sequential removals) the cumulative bound is the same to four
+            digits as with ``1e-8``, which forced a float64 correction after every float32
+            solve and made a removal 1.3x slower. (default: :obj:`1e-4`)
         polish_iterations (int): L-BFGS iterations after the Adam epochs. (default: :obj:`200`)
         features (str): preprocessing of the raw features before the backbone:
             ``"standard"`` -- CGU's (every column standardised, the matrix divided by its
@@ -214,7 +217,7 @@ class NoisyInfluenceUnlearner(GNNUnlearner):
                  epochs: int = 100, patience: int | None = None, seed: int = 0,
                  model_kwargs: dict[str, Any] | None = None, sigma: float = 0.1, epsilon: float = 1.0,
                  delta: float = 1e-4, lipschitz: float | None = None, iterations: int = 100,
-                 tol: float = 1e-8, polish_iterations: int = 200, features: str = "standard") -> None:
+                 tol: float = 1e-4, polish_iterations: int = 200, features: str = "standard") -> None:
         if not isinstance(model, str):
             raise self.user_model_error(model)
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,

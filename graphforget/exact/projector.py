@@ -73,11 +73,13 @@ class Projector(Unlearner):
         normalize (bool): scale every raw feature row to unit norm before propagating
             (data-independent preprocessing). (default: :obj:`True`)
         bias (bool): append a constant column (a regularised bias). (default: :obj:`True`)
-        max_pending (int): the largest accumulated rank of the low-rank form
-            :math:`M_0 - UC^{-1}U^\top` of the inverse Gram matrix before it is folded into a
-            fresh factorisation (also folded once it reaches half the dimension). A request
-            then costs one pass over :math:`M_0` plus :math:`O(dR)` instead of rewriting the
-            :math:`d\times d` inverse. (default: :obj:`1024`)
+        max_pending (int): the largest accumulated rank :math:`R` of the low-rank form
+            :math:`M_0 - UC^{-1}U^\top` of the inverse Gram matrix before it is folded into
+            :math:`M_0` (:math:`O(d^2R)`; also once :math:`R` reaches half the dimension).
+            A request costs one pass over :math:`M_0` plus :math:`O(dR + R^3)` instead of
+            rewriting the :math:`d\times d` inverse; a request whose own rank reaches half
+            the dimension re-solves from the rows. 512 gave the lowest mean over 200
+            sequential removals on Cora and CiteSeer among 128-2048. (default: :obj:`512`)
         seed (int): unused by the closed form; kept for the common interface.
             (default: :obj:`0`)
     """
@@ -87,7 +89,7 @@ class Projector(Unlearner):
     tasks = (Task.NODE,)
 
     def __init__(self, K: int = 2, alpha: float = 1.0, lam: float = 1.0, normalize: bool = True,
-                 bias: bool = True, max_pending: int = 1024, seed: int = 0) -> None:
+                 bias: bool = True, max_pending: int = 512, seed: int = 0) -> None:
         if isinstance(K, bool) or not isinstance(K, int) or K < 0:
             raise GraphForgetError(f"K must be an integer >= 0, got {K!r}")
         if not 0.0 <= float(alpha) <= 1.0:
@@ -183,10 +185,10 @@ class Projector(Unlearner):
         signs = torch.cat([-torch.ones(old_Z.size(0), dtype=_DT), torch.ones(new_Z.size(0), dtype=_DT)])
         B = self.B_ - old_Z.T @ old_Y + new_Z.T @ new_Y
         dim = self.M_.size(0)
-        pending = self.U_.size(1) + F_.size(0)
-        if 2 * pending >= dim or pending > self.max_pending:
-            # the accumulated rank update would cost more than re-solving the d x d system on
-            # the retained rows (the same projection, computed directly): fold it in
+        rank = F_.size(0)
+        if 2 * rank >= dim:
+            # this request alone is a rank update that costs more than re-solving the d x d
+            # system on the retained rows (the same projection, computed directly)
             active = self.active_.clone()
             active[rows[~keep]] = False
             rows_z = self.stack_[-1][self.train_nodes_].clone()
@@ -221,6 +223,17 @@ class Projector(Unlearner):
                     raise SolverError(f"the projection's rank update is singular ({exc}); increase lam") from None
             else:
                 W = A
+            if 2 * U.size(1) >= dim or U.size(1) > self.max_pending:
+                # fold the pending form into the inverse: M = M_0 - U C^{-1} U^T, O(d^2 R),
+                # where a re-solve from the rows costs O(m d^2 + d^3)
+                try:
+                    M = M - U @ torch.linalg.solve(core, U.T)
+                except RuntimeError as exc:
+                    raise SolverError(f"the projection's rank update is singular ({exc}); increase lam") from None
+                M = 0.5 * (M + M.T)
+                U, G, S, core = (torch.empty(dim, 0, dtype=_DT), torch.empty(0, dim, dtype=_DT),
+                                 torch.empty(0, dtype=_DT), torch.empty(0, 0, dtype=_DT))
+                method = "fold"
         if not bool(torch.isfinite(W).all()):
             raise SolverError("the projection produced non-finite weights; increase lam")
         # commit

@@ -92,8 +92,8 @@ def test_low_rank_form_stays_exact_and_folds(max_pending):
             Z = u._rows(u.stack_[-1][u.data_.train_mask])
             gram = Z.T @ Z + 0.5 * torch.eye(Z.size(1), dtype=torch.float64)
             assert torch.allclose(u.M_ @ gram, torch.eye(Z.size(1), dtype=torch.float64), atol=1e-9)
-    if max_pending == 0:
-        assert set(methods) == {"resolve"}
+    if max_pending == 0:  # every request folded at once: nothing ever pending
+        assert "fold" in methods and "woodbury" not in methods and set(pending) == {0}
     else:
         assert "woodbury" in methods and max(pending) > 0
     # a mid-stream state carries the pending update: the loaded model continues identically
@@ -105,6 +105,23 @@ def test_low_rank_form_stays_exact_and_folds(max_pending):
     u.unlearn(req)
     v.unlearn(req)
     assert torch.equal(u.W_, v.W_)
+
+
+def test_pending_form_folds_into_the_inverse_without_a_resolve():
+    # K=0: a forgotten training node is a rank-1 update; past max_pending the pending form is
+    # folded into M_0 (O(d^2 R)) instead of re-solving from the rows, and stays exact
+    data = small_graph()
+    u = Projector(K=0, lam=0.5, max_pending=3).fit(data)
+    methods = []
+    for v in data.train_mask.nonzero().view(-1)[:9].tolist():
+        r = u.unlearn(NodeRequest([v]))
+        methods.append(r.diagnostics["update"])
+        assert torch.allclose(u.W_, u.closed_form(), atol=1e-10, rtol=0)
+    assert "fold" in methods and "resolve" not in methods and methods[0] == "woodbury"
+    Z = u._rows(u.stack_[-1][u.data_.train_mask])
+    gram = Z.T @ Z + 0.5 * torch.eye(Z.size(1), dtype=torch.float64)
+    M = u.M_ - u.U_ @ torch.linalg.solve(u.core_, u.U_.T) if u.U_.numel() else u.M_
+    assert torch.allclose(M @ gram, torch.eye(Z.size(1), dtype=torch.float64), atol=1e-9)
 
 
 def test_max_pending_validated():
