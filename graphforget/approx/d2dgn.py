@@ -21,7 +21,8 @@ node embeddings (first message-passing layer, mean squared error):
     \mathcal{L} &= \alpha\,\mathcal{L}_r + (1-\alpha)\,\mathcal{L}_f
 
 The student starts from the trained parameters (``student="original"``) or from a fresh
-initialisation (``student="fresh"``) and takes ``unlearn_epochs`` Adam steps.
+initialisation (``student="fresh"``, the backbone's seeded initialisation) and takes
+``unlearn_epochs`` Adam steps, without dropout (``unlearn_dropout``).
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class D2DGN(GNNUnlearner):
         temperature (float): distillation temperature. (default: :obj:`1.0`)
         embedding_weight (float): weight of the embedding (MSE) terms. (default: :obj:`1.0`)
         student (str): ``"original"`` or ``"fresh"``. (default: :obj:`"original"`)
+        unlearn_dropout (bool): run the backbone's dropout during the unlearning steps.
+            Off, a student that starts from the trained model and distils it is at a fixed
+            point of the distillation terms; on, those terms pull it toward its own
+            dropout-averaged outputs, a drift unrelated to the request (fidelity ratio 1.26
+            instead of 1.00 on Cora, GCN, 5% of nodes). (default: :obj:`False`)
         **backbone: as :class:`~graphforget.gnn.GNNUnlearner`, the user's model included
             (``model=`` module or factory, ``train_fn``, ``forward_fn``, ``loss_fn``,
             ``device``, ``dtype``). :meth:`attach` adopts a trained user model as the
@@ -84,6 +90,7 @@ class D2DGN(GNNUnlearner):
                  model_kwargs: dict[str, Any] | None = None, unlearn_epochs: int = 50,
                  unlearn_lr: float = 1e-3, alpha: float = 0.8, temperature: float = 1.0,
                  embedding_weight: float = 1.0, student: str = "original",
+                 unlearn_dropout: bool = False,
                  train_fn: Any = None, forward_fn: Any = None,
                  loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
@@ -91,6 +98,7 @@ class D2DGN(GNNUnlearner):
                          patience=patience, seed=seed, model_kwargs=model_kwargs,
                          train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
                          device=device, dtype=dtype)
+        self.unlearn_dropout = unlearn_dropout
         self.unlearn_epochs = unlearn_epochs
         self.unlearn_lr = unlearn_lr
         self.alpha = alpha
@@ -105,6 +113,8 @@ class D2DGN(GNNUnlearner):
             check_number(name, getattr(self, name), positive=True)
         check_number("alpha", self.alpha, high=1)
         check_number("embedding_weight", self.embedding_weight)
+        if not isinstance(self.unlearn_dropout, bool):
+            raise GraphForgetError(f"unlearn_dropout must be a bool, got {self.unlearn_dropout!r}")
         if self.student not in STUDENTS:
             raise GraphForgetError(f"student must be one of {STUDENTS}, got {self.student!r}")
 
@@ -139,15 +149,14 @@ class D2DGN(GNNUnlearner):
         if self.student == "original":
             student = copy.deepcopy(self.model_)
         else:
-            with seeded(derive_seed(self.seed, "d2dgn-student", len(self.history_))):
-                student = self._build_model()
+            student = self._build_model()  # the backbone's seeded initialisation
         t1 = time.perf_counter()
         temp, alpha, beta = float(self.temperature), float(self.alpha), float(self.embedding_weight)
         opt = torch.optim.Adam(student.parameters(), lr=float(self.unlearn_lr))
         history: list[float] = []
         with seeded(self.seed):
             for _ in range(int(self.unlearn_epochs)):
-                student.train()
+                student.train(bool(self.unlearn_dropout))
                 opt.zero_grad()
                 out, emb = first_layer_output(student, view)
                 loss_r = kd_loss(out[kept], keep_out[kept], temp)

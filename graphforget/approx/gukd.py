@@ -159,8 +159,9 @@ class GUKD(GNNUnlearner):
             soft = forward(teacher, retained)
         kept = ~retained.forgotten_mask
         t1 = time.perf_counter()
-        with seeded(derive_seed(self.seed, "gukd-student", len(self.history_))):
-            student = self._build_model()
+        # the backbone's seeded initialisation, the same as a retraining's: without the KD
+        # term and with ``epochs`` student epochs the student is the retrained model
+        student = self._build_model()
         temp, lam = float(self.temperature), float(self.kd_weight)
         user_loss = self._loss_for_loop()
 

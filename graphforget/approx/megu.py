@@ -21,7 +21,8 @@ teacher :math:`t`:
 The unlearning module is pushed away from the labels learned on the targets and
 the predictive module follows it there; on the neighbours the unlearning module follows
 the predictive one, which keeps its predictions. Both :math:`\theta` and :math:`\phi`
-take ``unlearn_epochs`` Adam steps on the retained graph; inference uses
+take ``unlearn_epochs`` plain SGD steps (the authors' optimiser; ``optimizer="adam"``
+optional) on the retained graph, without dropout (``unlearn_dropout``); inference uses
 :math:`f_\theta` alone.
 
 The paper uses ground-truth labels in both cross-entropies; labels of neighbours that are
@@ -64,6 +65,8 @@ from graphforget.training import forward, seeded
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
 
 __all__ = ["MEGU", "high_influence_neighbours"]
+
+OPTIMIZERS = ("sgd", "adam")
 
 
 def high_influence_neighbours(x: Tensor, edge_index: Tensor, targets: Tensor, hops: int,
@@ -126,8 +129,16 @@ class MEGU(GNNUnlearner):
     r"""MEGU: the predictive backbone and an output-space unlearning module evolve together.
 
     Args:
-        unlearn_epochs (int): joint Adam steps. (default: :obj:`50`)
+        unlearn_epochs (int): joint optimiser steps. (default: :obj:`30`, the authors' code)
         unlearn_lr (float): their learning rate. (default: :obj:`1e-3`)
+        optimizer (str): ``"sgd"`` (plain SGD, the authors' code) or ``"adam"``. Adam
+            normalises each step to about ``unlearn_lr`` per parameter whatever the loss, so
+            the unbounded forget term drives a converged model far from a retrained one
+            (``docs/methods/megu.md``). (default: :obj:`"sgd"`)
+        unlearn_dropout (bool): run the backbone's dropout during the unlearning steps.
+            Off, the steps are deterministic and the distillation terms vanish at the
+            start; on, they push the model toward its own dropout-averaged outputs, a drift
+            unrelated to the request. (default: :obj:`False`)
         kappa (float): :math:`\kappa`, the weight of the unlearning loss. (default: :obj:`0.5`)
         temperature (float): distillation temperature. (default: :obj:`1.0`)
         alpha (float): first similarity threshold of the neighbour selection. (default: :obj:`0.1`)
@@ -148,9 +159,10 @@ class MEGU(GNNUnlearner):
     def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
                  epochs: int = 200, patience: int | None = None, seed: int = 0,
-                 model_kwargs: dict[str, Any] | None = None, unlearn_epochs: int = 50,
+                 model_kwargs: dict[str, Any] | None = None, unlearn_epochs: int = 30,
                  unlearn_lr: float = 1e-3, kappa: float = 0.5, temperature: float = 1.0,
                  alpha: float = 0.1, alpha_step: float = 0.1, hops: int | None = None,
+                 optimizer: str = "sgd", unlearn_dropout: bool = False,
                  train_fn: Any = None, forward_fn: Any = None,
                  loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
@@ -158,6 +170,7 @@ class MEGU(GNNUnlearner):
                          patience=patience, seed=seed, model_kwargs=model_kwargs,
                          train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
                          device=device, dtype=dtype)
+        self.unlearn_dropout = unlearn_dropout
         self.unlearn_epochs = unlearn_epochs
         self.unlearn_lr = unlearn_lr
         self.kappa = kappa
@@ -165,6 +178,7 @@ class MEGU(GNNUnlearner):
         self.alpha = alpha
         self.alpha_step = alpha_step
         self.hops = hops
+        self.optimizer = optimizer
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -174,6 +188,10 @@ class MEGU(GNNUnlearner):
         for name in ("kappa", "alpha"):
             check_number(name, getattr(self, name))
         check_int("hops", self.hops, 1, optional=True)
+        if self.optimizer not in OPTIMIZERS:
+            raise GraphForgetError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not isinstance(self.unlearn_dropout, bool):
+            raise GraphForgetError(f"unlearn_dropout must be a bool, got {self.unlearn_dropout!r}")
 
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
         self._check_params()
@@ -199,12 +217,14 @@ class MEGU(GNNUnlearner):
         with torch.no_grad():
             gate.weight.copy_(torch.eye(c))
             gate.bias.zero_()
-        opt = torch.optim.Adam(list(model.parameters()) + list(gate.parameters()), lr=float(self.unlearn_lr))
+        params = list(model.parameters()) + list(gate.parameters())
+        opt = torch.optim.SGD(params, lr=float(self.unlearn_lr)) if self.optimizer == "sgd" \
+            else torch.optim.Adam(params, lr=float(self.unlearn_lr))
         temp = float(self.temperature)
         history: list[float] = []
         with seeded(self.seed):
             for _ in range(int(self.unlearn_epochs)):
-                model.train()
+                model.train(bool(self.unlearn_dropout))
                 opt.zero_grad()
                 out = forward(model, view)
                 out_g = gate(out)

@@ -19,7 +19,7 @@ retained nodes with the largest :math:`I` (the greedy maximiser of this modular
 influence objective).
 
 **Update.** From the trained parameters :math:`\theta_0`, ``unlearn_epochs`` Adam steps on
-the retained graph minimise
+the retained graph (without dropout, ``unlearn_dropout``) minimise
 
 .. math::
     \mathcal{L} = \mathrm{KD}\big(f_\theta(A)\,\|\,f_{\theta_0}(A)\big)
@@ -96,6 +96,11 @@ class SGU(GNNUnlearner):
         proximal (float): :math:`\mu`. (default: :obj:`0.01`)
         hops (int, optional): :math:`K` (default: ``num_layers``; for a user model its
             message-passing hops).
+        unlearn_dropout (bool): run the backbone's dropout during the unlearning steps.
+            Off, a student that starts from the trained model and distils it is at a fixed
+            point of the distillation terms; on, those terms pull it toward its own
+            dropout-averaged outputs, a drift unrelated to the request (fidelity ratio 1.26
+            instead of 1.00 on Cora, GCN, 5% of nodes). (default: :obj:`False`)
         **backbone: as :class:`~graphforget.gnn.GNNUnlearner`, the user's model included
             (``model=`` module or factory, ``train_fn``, ``forward_fn``, ``loss_fn``,
             ``device``, ``dtype``). :meth:`attach` adopts a trained user model, which
@@ -115,6 +120,7 @@ class SGU(GNNUnlearner):
                  unlearn_epochs: int = 30, unlearn_lr: float = 1e-3, proto_weight: float = 0.5,
                  tau: float = 0.5, forget_weight: float = 1.0, proximal: float = 0.01,
                  hops: int | None = None,
+                 unlearn_dropout: bool = False,
                  train_fn: Any = None, forward_fn: Any = None,
                  loss_fn: Any = None, device: Any = None, dtype: Any = None) -> None:
         super().__init__(model=model, hidden_channels=hidden_channels, num_layers=num_layers,
@@ -122,6 +128,7 @@ class SGU(GNNUnlearner):
                          patience=patience, seed=seed, model_kwargs=model_kwargs,
                          train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
                          device=device, dtype=dtype)
+        self.unlearn_dropout = unlearn_dropout
         self.budget = budget
         self.similarity_weight = similarity_weight
         self.label_weight = label_weight
@@ -145,6 +152,8 @@ class SGU(GNNUnlearner):
         for name in ("similarity_weight", "label_weight", "proto_weight", "forget_weight", "proximal"):
             check_number(name, getattr(self, name))
         check_int("hops", self.hops, 0, optional=True)
+        if not isinstance(self.unlearn_dropout, bool):
+            raise GraphForgetError(f"unlearn_dropout must be a bool, got {self.unlearn_dropout!r}")
 
     def budget_count(self, num_nodes: int) -> int:
         """Number of activated nodes for a graph of ``num_nodes`` nodes."""
@@ -196,7 +205,7 @@ class SGU(GNNUnlearner):
         history: list[float] = []
         with seeded(self.seed):
             for _ in range(int(self.unlearn_epochs)):
-                model.train()
+                model.train(bool(self.unlearn_dropout))
                 opt.zero_grad()
                 out_all = forward(model, view)
                 out = out_all[active]

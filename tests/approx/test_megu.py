@@ -3,9 +3,8 @@ import torch
 
 from graphforget.approx import MEGU, high_influence_neighbours
 from graphforget.errors import GraphForgetError
-from graphforget.exact.retrain import Retrain
 from graphforget.requests import sample_nodes
-from graphforget.testing import check_unlearner, small_graph
+from graphforget.testing import check_moves_toward_retrain, check_unlearner, small_graph
 from graphforget.training import forward
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # fixture in tests/conftest.py
@@ -23,10 +22,9 @@ def test_conformance():
     check_unlearner(lambda: MEGU(epochs=30, hidden_channels=16, unlearn_epochs=10), small_graph())
 
 
-def test_moves_toward_retraining():
+def test_update_moves_the_model_and_keeps_utility():
     data = small_graph(200, num_features=16)
     request = sample_nodes(data, count=12, seed=1)
-    ref = _probs(Retrain(**COMMON).fit(request.apply(data)).model_, data)
     u = MEGU(**COMMON).fit(data)
     original = u.parameter_vector().clone()
     before = _probs(u.model_, data)
@@ -37,12 +35,30 @@ def test_moves_toward_retraining():
     # not a no-op: the parameters and the forgotten nodes' outputs changed
     assert not torch.equal(u.parameter_vector(), original)
     assert float((after[ids] - before[ids]).abs().max()) > 1e-3
-    # the outputs on the forgotten nodes are closer to the retrained model's than before
-    d_before = (before[ids] - ref[ids]).norm(dim=1).mean()
-    d_after = (after[ids] - ref[ids]).norm(dim=1).mean()
-    assert d_after < d_before, (float(d_before), float(d_after))
     assert u.score() >= acc - 0.05
     assert report.affected["neighbours"] > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_defaults_move_toward_retraining(seed):
+    # check 9's fixture (forgotten training labels set to class 0) at the default update
+    # (SGD, 30 steps, no dropout): a no-op (ratio 1) or an overshoot fails
+    r = check_moves_toward_retrain(lambda: MEGU(epochs=30, hidden_channels=16), small_graph(), seed=seed)
+    assert r["fidelity_ratio"] < 0.95, r
+
+
+def test_adam_is_still_available_and_the_optimizer_is_checked():
+    data = small_graph()
+    request = sample_nodes(data, count=6, seed=0)
+    a = MEGU(epochs=20, hidden_channels=8, unlearn_epochs=3).fit(data)
+    b = MEGU(epochs=20, hidden_channels=8, unlearn_epochs=3, optimizer="adam").fit(data)
+    a.unlearn(request)
+    b.unlearn(request)
+    assert not torch.equal(a.parameter_vector(), b.parameter_vector())
+    with pytest.raises(GraphForgetError, match="optimizer must be one of"):
+        MEGU(optimizer="rmsprop").fit(data)
+    with pytest.raises(GraphForgetError, match="unlearn_dropout"):
+        MEGU(unlearn_dropout=1).fit(data)
 
 
 def test_neighbour_selection_prefers_influenced_nodes():
