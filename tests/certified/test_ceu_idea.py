@@ -56,6 +56,14 @@ def test_budget_exhaustion_retrains_with_fresh_noise():
     report = u.unlearn(NodeRequest(sample_nodes(data, count=3, seed=0).node_ids))
     assert report.diagnostics["retrained"] and u.noise_seed_ != seed0 and u.retrains_ == 1
     assert u.cumulative_ == pytest.approx(u.train_residual_)
+    # the refit starts from the current parameters (L-BFGS only): it reaches the minimiser of
+    # the new noisy objective, the one a training run from scratch reaches
+    assert u.cumulative_ >= u.residual_norm() - 1e-12
+    cold = IDEA(sigma=1e-4, weight_decay=0.05, epochs=30)
+    cold.__dict__.update({k: v for k, v in u.__dict__.items() if k != "model_"})
+    cold._retrain(u.data_)
+    assert cold.noise_seed_ == u.noise_seed_
+    assert torch.allclose(cold.parameter_vector(), u.parameter_vector(), atol=1e-6)
 
 
 def test_idea_differs_from_gif_by_its_noise_and_bound():
