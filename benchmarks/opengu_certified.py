@@ -213,9 +213,13 @@ def main() -> None:
     p.add_argument("--train-nodes", type=int, default=20_000)
     p.add_argument("--scale-removals", type=int, default=50)
     p.add_argument("--products-removals", type=int, default=200)
+    p.add_argument("--cgu-scale-removals", type=int, default=10,
+                   help="CGU's removals per size (each scans the edge list: 17 s at 2.4M nodes)")
     p.add_argument("--rows-from", default=None,
                    help="a log of an earlier invocation (its JSON lines): datasets whose every row it holds are "
                         "taken from it instead of rerun, and the results file says so")
+    p.add_argument("--reuse-methods", nargs="*", default=["cgu", "scalegun", "projector", "idea", "ceu"],
+                   help="with --rows-from: the methods whose size-sweep rows may be reused")
     p.add_argument("--one-run", nargs=3, default=None, help=argparse.SUPPRESS)
     p.add_argument("--one-size", nargs=2, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -250,8 +254,16 @@ def main() -> None:
     if args.sizes:
         for n in args.sizes:
             for method in ("scalegun", "cgu"):
+                count = args.scale_removals if method == "scalegun" else args.cgu_scale_removals
+                old = next((r for r in earlier if r.get("nodes") == n and r.get("method") == method
+                            and r.get("train") == args.train_nodes and r.get("removals") == count
+                            and method in args.reuse_methods), None)
+                if old is not None:
+                    sizes.append(old)
+                    reused.append(f"{method} at {n} nodes")
+                    continue
                 sizes.append(_child(["--one-size", str(n), method, "--train-nodes", str(args.train_nodes),
-                                     "--scale-removals", str(args.scale_removals)]))
+                                     "--scale-removals", str(count)]))
         products = _child(["--one-size", "2449029", "scalegun", "--train-nodes", "0",
                            "--scale-removals", str(args.products_removals)])
     lines = ["# CEU, IDEA, ScaleGUN and Projector: per-removal cost (issue 23)", ""]
@@ -326,8 +338,8 @@ def _reused_scale_section() -> list[str]:
 def _scale_section(args: argparse.Namespace, sizes: list[dict], products: dict) -> list[str]:
     lines = ["", f"{_SCALE_TITLE} (synthetic-products DC-SBM: average degree 50.5, 100 features, 47 classes; "
              f"{args.train_nodes} training nodes at every size)", "",
-             f"{args.scale_removals} sequential single-node removals per size and method, each method in its own "
-             "process. `own` is the method's update (ScaleGUN: push + Newton step; CGU: local recomputation, "
+             f"{args.scale_removals} sequential single-node removals per size for ScaleGUN, {args.cgu_scale_removals} for "
+             "CGU (each of its removals scans the edge list), each method in its own process. `own` is the method's update (ScaleGUN: push + Newton step; CGU: local recomputation, "
              "which scans the edge list, + Newton step); the whole call adds `request.apply`, the library's "
              "copy of the retained graph (`O(E)`, the same for every method). `propagation` is the embedding "
              "update alone. Peak memory is the process's maximum RSS (`ru_maxrss`), graph generation "

@@ -21,6 +21,7 @@ without pickled code.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import hmac
 import inspect
@@ -382,7 +383,9 @@ class Unlearner:
         """Trains the original model on ``data`` and returns ``self``."""
         self._check_data(data)
         if getattr(data, "forgotten_mask", None) is None:
-            data = data.clone()
+            # a new Data object over the same tensors (requests never write to their input,
+            # they copy): no second copy of a large graph at fit time
+            data = copy.copy(data)
             data.forgotten_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
         previous = dict(self.__dict__)  # a failing fit (e.g. the user's train_fn) changes nothing
         try:

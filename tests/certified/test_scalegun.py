@@ -143,3 +143,22 @@ def test_deferred_requests_are_validated_against_the_pending_ones():
         u.unlearn(NodeRequest([data.num_nodes]))
     assert torch.equal(u.classifier_.W_, W) and len(u.__dict__["_pending"]) == pending
     assert len(u.history_) == 2
+
+
+def test_row_sparse_matches_a_dense_matrix():
+    from graphforget.certified.scalegun import RowSparse
+
+    g = torch.Generator().manual_seed(0)
+    dense = torch.zeros(9, 3, dtype=torch.float64)
+    dense[[2, 5]] = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    m = RowSparse.from_dense(dense)
+    assert m.values.size(0) == 2 and m.size() == torch.Size([9, 3])  # only the nonzero rows stored
+    idx = torch.tensor([7, 2, 7])  # a new row, a stored one, a repeat
+    vals = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    m.index_add_(0, idx, vals)
+    dense.index_add_(0, idx, vals)
+    m[torch.tensor([5])] = 0
+    dense[5] = 0
+    assert torch.equal(m[torch.arange(9)], dense) and torch.equal(m.dense(), dense)
+    back = RowSparse.from_state(m.state())
+    assert torch.equal(back.dense(), dense) and torch.equal(back.nodes, m.nodes)
