@@ -218,6 +218,8 @@ def main() -> None:
     p.add_argument("--rows-from", default=None,
                    help="a log of an earlier invocation (its JSON lines): datasets whose every row it holds are "
                         "taken from it instead of rerun, and the results file says so")
+    p.add_argument("--rows-note", default="",
+                   help="with --rows-from: what differs between that invocation and this one (printed)")
     p.add_argument("--reuse-methods", nargs="*", default=["cgu", "scalegun", "projector", "idea", "ceu"],
                    help="with --rows-from: the methods whose size-sweep rows may be reused")
     p.add_argument("--one-run", nargs=3, default=None, help=argparse.SUPPRESS)
@@ -270,10 +272,10 @@ def main() -> None:
     lines += header(f"OMP_NUM_THREADS=1 python benchmarks/opengu_certified.py {' '.join(sys.argv[1:])}".strip())
     lines += [f"Total wall time of this run: {time.perf_counter() - start:.0f} s.", ""]
     if reused:
-        lines += [f"Rows of {', '.join(reused)} are taken from the log of an earlier invocation of this script with "
-                  f"the same settings and code (`--rows-from {args.rows_from}`; modified "
+        lines += [f"Rows of {', '.join(reused)} are taken from the log of earlier invocations of this script with "
+                  f"the same settings (`--rows-from {args.rows_from}`; modified "
                   f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(Path(args.rows_from).stat().st_mtime))} UTC), "
-                  "not re-measured by this one.", ""]
+                  f"not re-measured by this one. {args.rows_note}".rstrip(), ""]
     lines += _real_section(args, rows)
     if args.sizes:
         lines += _scale_section(args, sizes, products)
