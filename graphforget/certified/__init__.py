@@ -38,6 +38,7 @@ _EXPORTS = {
     "ScaleGUN": "graphforget.certified.scalegun",
     "ApproximateRowsLogisticRegression": "graphforget.certified.scalegun",
     "LazyPropagation": "graphforget.certified.scalegun",
+    "RowSparse": "graphforget.certified.scalegun",
     "Sekhari": "graphforget.certified.sekhari",
 }
 __all__ = sorted(_EXPORTS)
