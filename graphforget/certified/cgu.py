@@ -158,14 +158,22 @@ def standard_scaler(x: Tensor, chunk: int = 8192) -> tuple[Tensor, Tensor]:
     return mean, scale / (top if top > 0 else 1.0)
 
 
-def training_rows(changed: Tensor, train_nodes: Tensor, active: Tensor, n: int
-                  ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def train_positions(train_nodes: Tensor, n: int) -> Tensor:
+    """``[n]``: each training node's row in a linear head (its place in ``train_nodes``),
+    -1 for every other node."""
+    pos = torch.full((n,), -1, dtype=torch.long)
+    pos[train_nodes] = torch.arange(train_nodes.numel())
+    return pos
+
+
+def training_rows(changed: Tensor, train_nodes: Tensor, active: Tensor, n: int,
+                  positions: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Where the changed nodes sit in a linear head's training rows (the positions of
     ``train_nodes``): ``(rows, nodes, in_train, live)`` with ``rows``/``nodes`` the
     still-active training rows among ``changed`` and the two masks that select them
-    (``changed[in_train][live]`` is ``nodes``), for slicing the new feature rows alike."""
-    pos = torch.full((n,), -1, dtype=torch.long)
-    pos[train_nodes] = torch.arange(train_nodes.numel())
+    (``changed[in_train][live]`` is ``nodes``), for slicing the new feature rows alike.
+    ``positions``: :func:`train_positions` kept by the caller (no ``O(n)`` work here)."""
+    pos = train_positions(train_nodes, n) if positions is None else positions
     in_train = pos[changed] >= 0
     rows = pos[changed][in_train]
     live = active[rows]

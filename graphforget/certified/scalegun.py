@@ -60,7 +60,7 @@ from torch_geometric.data import Data
 
 from graphforget._registry import register_method
 from graphforget.certified.base import CertifiedLogisticRegression
-from graphforget.certified.cgu import CGU, _clip_rows, propagation_stack
+from graphforget.certified.cgu import CGU, _clip_rows, propagation_stack, train_positions, training_rows
 from graphforget.errors import GraphForgetError, InvalidRequestError, UnsupportedRequestError
 from graphforget.requests import (
     EdgeRequest,
@@ -393,8 +393,7 @@ class ScaleGUN(CGU):
         self.prop_ = LazyPropagation(self._preprocess(data.x), data.edge_index, int(self.K), float(self.r_max),
                                      copy=False)
         self.train_nodes_ = data.train_mask.nonzero().view(-1)
-        self._train_pos = None
-        self._train_positions()
+        self._train_pos = train_positions(self.train_nodes_, self.prop_.n)  # no O(n) work per request
         self.num_classes_ = num_classes(data)
         z = _clip_rows(self.prop_.embedding[self.train_nodes_])
         self.classifier_ = self._classifier_args().fit(z, data.y[self.train_nodes_], num_classes=self.num_classes_)
@@ -493,11 +492,8 @@ class ScaleGUN(CGU):
         changed, log = self.prop_.update(removed, fnodes, frows)
         t1 = time.perf_counter()
         try:
-            pos = self._train_positions()  # built once: no O(n) work per request
-            in_train = pos[changed] >= 0
-            rows, nodes = pos[changed][in_train], changed[in_train]
-            live = self.classifier_.active_[rows]
-            rows, nodes = rows[live], nodes[live]
+            rows, nodes, _, _ = training_rows(changed, self.train_nodes_, self.classifier_.active_,
+                                              self.prop_.n, positions=self._train_pos)
             z_rows = _clip_rows(self.prop_.embedding[nodes])
             if retained is not None:
                 keep = retained.train_mask[nodes]
@@ -518,15 +514,6 @@ class ScaleGUN(CGU):
         report.diagnostics.update({k: entry[k] for k in ("bound", "cumulative", "budget", "retrained",
                                                           "retrains", "noise_seed", "solve_residual")})
         report.diagnostics["approximation"] = entry["terms"].get("approximation", 0.0)
-
-    def _train_positions(self) -> Tensor:
-        """``[n]``: each training node's row in the classifier, -1 elsewhere (cached)."""
-        pos = getattr(self, "_train_pos", None)
-        if pos is None or pos.numel() != self.prop_.n:
-            pos = torch.full((self.prop_.n,), -1, dtype=torch.long)
-            pos[self.train_nodes_] = torch.arange(self.train_nodes_.numel())
-            self._train_pos = pos
-        return pos
 
     def _logits(self, data: Data) -> Tensor:
         if data is self.data_:
@@ -558,7 +545,6 @@ class ScaleGUN(CGU):
         self.prop_ = LazyPropagation.from_state(state["prop"])
         self.scaler_ = tuple(state["scaler"])
         self.train_nodes_ = state["train_nodes"]
-        self._train_pos = None
-        self._train_positions()
+        self._train_pos = train_positions(self.train_nodes_, self.prop_.n)
         self.num_classes_ = int(state["num_classes"])
         self.classifier_ = ApproximateRowsLogisticRegression.from_state_dict(state["classifier"])

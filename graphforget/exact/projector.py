@@ -159,9 +159,13 @@ class Projector(Unlearner):
 
     def _reset_pending(self) -> None:
         """No rank update pending: ``M_`` is the inverse of the current Gram matrix."""
-        dim = self.M_.size(0)
-        self.U_, self.G_ = torch.empty(dim, 0, dtype=_DT), torch.empty(0, dim, dtype=_DT)
-        self.S_, self.core_ = torch.empty(0, dtype=_DT), torch.empty(0, 0, dtype=_DT)
+        self.U_, self.G_, self.S_, self.core_ = self._empty_pending(self.M_.size(0))
+
+    @staticmethod
+    def _empty_pending(dim: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(U, G, S, core)`` of an empty pending form."""
+        return (torch.empty(dim, 0, dtype=_DT), torch.empty(0, dim, dtype=_DT),
+                torch.empty(0, dtype=_DT), torch.empty(0, 0, dtype=_DT))
 
     # -- unlearn --------------------------------------------------------------------
     def _unlearn(self, request: ForgetRequest, retained: Data, report: UnlearnReport) -> None:
@@ -198,8 +202,7 @@ class Projector(Unlearner):
             if int(info) != 0:
                 raise SolverError("the ridge Gram matrix is not positive definite; increase lam")
             M = torch.cholesky_inverse(L)
-            U, G, S, core = (torch.empty(dim, 0, dtype=_DT), torch.empty(0, dim, dtype=_DT),
-                             torch.empty(0, dtype=_DT), torch.empty(0, 0, dtype=_DT))
+            U, G, S, core = self._empty_pending(dim)
             W = M @ B
             method = "resolve"
         else:
@@ -216,24 +219,23 @@ class Projector(Unlearner):
             core = torch.cat([torch.cat([self.core_, cross], dim=1),
                               torch.cat([cross.T, torch.diag(signs) + F_ @ Un], dim=1)])
             core = 0.5 * (core + core.T)
+            # past max_pending (or half the dimension) the pending form is folded into the
+            # inverse, M = M_0 - U C^{-1} U^T (O(d^2 R); a re-solve from the rows costs
+            # O(m d^2 + d^3)); one solve with the core serves the weights and the fold
+            fold = 2 * U.size(1) >= dim or U.size(1) > self.max_pending
+            W = A
             if U.size(1):
+                rhs = torch.cat([G @ A, U.T], dim=1) if fold else G @ A  # U^T B = G M_0 B = G A
                 try:
-                    W = A - U @ torch.linalg.solve(core, G @ A)  # U^T B = G M_0 B = G A
+                    sol = torch.linalg.solve(core, rhs)
                 except RuntimeError as exc:
                     raise SolverError(f"the projection's rank update is singular ({exc}); increase lam") from None
-            else:
-                W = A
-            if 2 * U.size(1) >= dim or U.size(1) > self.max_pending:
-                # fold the pending form into the inverse: M = M_0 - U C^{-1} U^T, O(d^2 R),
-                # where a re-solve from the rows costs O(m d^2 + d^3)
-                try:
-                    M = M - U @ torch.linalg.solve(core, U.T)
-                except RuntimeError as exc:
-                    raise SolverError(f"the projection's rank update is singular ({exc}); increase lam") from None
-                M = 0.5 * (M + M.T)
-                U, G, S, core = (torch.empty(dim, 0, dtype=_DT), torch.empty(0, dim, dtype=_DT),
-                                 torch.empty(0, dtype=_DT), torch.empty(0, 0, dtype=_DT))
-                method = "fold"
+                W = A - U @ sol[:, : A.size(1)]
+                if fold:
+                    M = M - U @ sol[:, A.size(1):]
+                    M = 0.5 * (M + M.T)
+                    U, G, S, core = self._empty_pending(dim)
+                    method = "fold"
         if not bool(torch.isfinite(W).all()):
             raise SolverError("the projection produced non-finite weights; increase lam")
         # commit

@@ -29,6 +29,16 @@ def test_ceu_serves_edges_only():
             u.unlearn(req)
 
 
+def _mixed_request(cls, data, i):
+    """The i-th request of a sequence: edges for CEU (its only kind); for IDEA nodes, edges
+    and partial attributes in turn."""
+    if cls is CEU or i % 3 == 1:
+        return sample_edges(data, count=2, seed=i)
+    if i % 3 == 0:
+        return NodeRequest(sample_nodes(data, count=1, seed=i).node_ids)
+    return FeatureRequest(sample_nodes(data, count=2, seed=i).node_ids, [0, 2])  # partial attributes
+
+
 @pytest.mark.parametrize("cls", [CEU, IDEA])
 def test_bound_covers_true_residual_on_every_request_of_a_sequence(cls):
     data = small_graph()
@@ -36,13 +46,7 @@ def test_bound_covers_true_residual_on_every_request_of_a_sequence(cls):
     assert u.cumulative_ >= u.residual_norm() - 1e-12
     steps = 0
     for i in range(6):
-        if cls is CEU or i % 3 == 1:
-            req = sample_edges(u.data_, count=2, seed=i)
-        elif i % 3 == 0:
-            req = NodeRequest(sample_nodes(u.data_, count=1, seed=i).node_ids)
-        else:
-            req = FeatureRequest(sample_nodes(u.data_, count=2, seed=i).node_ids, [0, 2])  # partial attributes
-        report = u.unlearn(req)
+        report = u.unlearn(_mixed_request(cls, u.data_, i))
         assert u.ledger_[-1]["cumulative"] >= u.residual_norm() - 1e-12
         assert u.ledger_[-1]["cumulative"] <= u.ledger_[-1]["budget"]
         steps += not report.diagnostics["retrained"]
@@ -128,12 +132,7 @@ def test_row_update_equals_the_full_recomputation(cls):
     a, b = cls(**SETTINGS, tol=1e-10).fit(data), cls(**SETTINGS, tol=1e-10).fit(weighted)
     assert a.stack_ is not None and b.stack_ is None
     for i in range(5):
-        if cls is CEU or i % 3 == 1:
-            req = sample_edges(a.data_, count=2, seed=i)
-        elif i % 3 == 0:
-            req = NodeRequest(sample_nodes(a.data_, count=1, seed=i).node_ids)
-        else:
-            req = FeatureRequest(sample_nodes(a.data_, count=2, seed=i).node_ids, [0, 2])
+        req = _mixed_request(cls, a.data_, i)
         ra, rb = a.unlearn(req), b.unlearn(req)
         assert ra.diagnostics["retrained"] == rb.diagnostics["retrained"]
         assert ra.diagnostics["bound"] == pytest.approx(rb.diagnostics["bound"], rel=1e-3, abs=1e-9)
