@@ -19,17 +19,19 @@ PyG's :mod:`torch_geometric.nn.kge` models own a single entity table and score a
 index tensors; FedLU scores the *same* relation table against two entity tables (the
 client's local table and its copy of the global one), so the score functions live here
 as plain functions of the tables. DistMult and ComplEx agree with PyG's
-(``tests/federated/test_kge.py`` checks it); TransE and RotatE use Sun et al.'s
+(``tests/federated/test_fedlu.py`` checks it); TransE and RotatE use Sun et al.'s
 margin form (no entity normalisation, RotatE sums complex moduli) as the official code does.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from graphforget.errors import UnknownNameError
 
@@ -95,15 +97,16 @@ class KGEScorer:
         q = query.unsqueeze(1)
         if self.model in ("distmult", "complex"):
             return (q * candidates).sum(-1)
+        if torch.is_grad_enabled() and (query.requires_grad or candidates.requires_grad):
+            # training: one hand-written backward instead of autograd's chain of
+            # elementwise ops over [B, N, D] (2.8x faster for RotatE on CPU, same gradient)
+            return self.gamma - _Distance.apply(query, candidates, self.model == "rotate")
         diff = q - candidates
         if self.model == "transe":
             return self.gamma - diff.abs().sum(-1)
         re, im = diff.chunk(2, dim=-1)
         # the complex modulus per dimension: hypot is one fused pass (a stacked norm over
-        # a new leading dimension was 13x slower on CPU); under autograd a tiny epsilon keeps
-        # the gradient at a zero difference finite (hypot's would be 0/0), as norm's is
-        if torch.is_grad_enabled() and (query.requires_grad or candidates.requires_grad):
-            return self.gamma - torch.sqrt(re * re + im * im + 1e-30).sum(-1)
+        # a new leading dimension was 13x slower on CPU)
         return self.gamma - torch.hypot(re, im).sum(-1)
 
     def match_all(self, query: Tensor, entities: Tensor, chunk_elements: int = 2 ** 24) -> Tensor:
@@ -115,6 +118,55 @@ class KGEScorer:
         rows = max(1, chunk_elements // max(1, entities.numel()))
         out = [self.match(query[i:i + rows], entities.unsqueeze(0)) for i in range(0, query.size(0), rows)]
         return torch.cat(out, dim=0)
+
+
+class _Distance(torch.autograd.Function):
+    r"""``sum_i |q_i - c_i|`` of queries ``[B, D]`` against candidates ``[B, N, D]`` → ``[B, N]``:
+    the L1 distance (TransE) or, with ``complex_modulus``, the sum of complex moduli over
+    the ``D / 2`` complex dimensions (RotatE; real parts first, as :meth:`KGEScorer.query`).
+
+    The first backward turns the saved difference into the gradient in place:
+    ``∂/∂c = -∂/∂q`` per candidate, with ``∂|z|/∂z = z / |z|`` (0 at ``z = 0``, as a tiny
+    epsilon under the square root gives) and ``sign(z)`` for L1 (0 at 0, as
+    :func:`torch.abs`). A further backward (``retain_graph=True``) recomputes the
+    difference from the saved inputs.
+    """
+
+    @staticmethod
+    def _difference(query: Tensor, candidates: Tensor, complex_modulus: bool) -> tuple[Tensor, Tensor]:
+        diff = query.unsqueeze(1) - candidates
+        if complex_modulus:
+            re, im = diff.chunk(2, dim=-1)
+            return diff, torch.hypot(re, im)
+        return diff, diff.abs()
+
+    @staticmethod
+    def forward(ctx: Any, query: Tensor, candidates: Tensor, complex_modulus: bool) -> Tensor:
+        diff, size = _Distance._difference(query, candidates, complex_modulus)
+        ctx.save_for_backward(query, candidates)
+        # kept outside save_for_backward: the first backward overwrites them
+        ctx.buffers = (diff, size if complex_modulus else None)
+        ctx.complex_modulus = complex_modulus
+        return size.sum(-1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        query, candidates = ctx.saved_tensors
+        if ctx.buffers is None:
+            diff, size = _Distance._difference(query, candidates, ctx.complex_modulus)
+        else:
+            (diff, size), ctx.buffers = ctx.buffers, None
+        # g = the gradient with respect to the candidates, -d/dq per candidate
+        if ctx.complex_modulus:
+            w = size.clamp_min_(1e-30).reciprocal_().mul_(grad.neg().unsqueeze(-1))
+            shape = diff.shape
+            g = diff.view(*shape[:-1], 2, shape[-1] // 2).mul_(w.unsqueeze(-2)).view(shape)
+        else:
+            g = diff.sign_().mul_(grad.neg().unsqueeze(-1))
+        gq = g.sum(1).neg_().sum_to_size(query.shape) if ctx.needs_input_grad[0] else None
+        gc = g.sum_to_size(candidates.shape) if ctx.needs_input_grad[1] else None
+        return gq, gc, None
 
 
 def self_adversarial_loss(positive: Tensor, negative: Tensor, temperature: float,
