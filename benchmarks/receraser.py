@@ -102,12 +102,7 @@ def aggregator(args) -> list[str]:
 def unlearn(args) -> list[str]:
     """RecEraser (InBP, attention) fitted once; each request (and aggregator update mode)
     served on a copy; one model of the same kind retrained on the same retained data."""
-    from graphforget.recommendation import (
-        RecEraser,
-        RecommendationRetrain,
-        sample_interactions,
-        sample_users,
-    )
+    from graphforget.recommendation import RecEraser, RecommendationRetrain
 
     split = args.split or ("given" if args.dataset == "gowalla" else None)
     data = load_interactions(args.dataset, split=split)
@@ -149,16 +144,19 @@ def unlearn(args) -> list[str]:
              "| aggregator rows trained on | speed-up vs Retrain |",
              "|" + "---|" * 13]
     for kind in args.requests:
-        request = sample_interactions(data, ratio=0.01, seed=0) if kind == "interaction" \
-            else sample_users(data, ratio=0.01, seed=0)
+        request = _request(data, kind)
         rows = []
-        for mode in args.modes:
+        variants = [(m, on) for m in args.modes for on in (args.update_on if m == "incremental" else [None])]
+        for mode, on in variants:
             u = copy.deepcopy(base).set_params(aggregator_update=mode)
+            if on is not None:
+                u.set_params(aggregator_update_on=on)
             report = u.unlearn(request)
             after = u.evaluate("test", ks=(20,))
             b, d = report.breakdown, report.diagnostics
-            rows.append((mode, report, after, b, d))
-            print(kind, mode, round(report.seconds, 1), b, after, flush=True)
+            label = mode if on is None else f"{mode} (on {on})"
+            rows.append((label, report, after, b, d))
+            print(kind, label, round(report.seconds, 1), b, after, flush=True)
         single = RecommendationRetrain(model=args.model, seed=0, **train_kw)
         start = time.perf_counter()
         single.fit(u.data_)
@@ -187,6 +185,23 @@ def unlearn(args) -> list[str]:
     return lines
 
 
+def _request(data, kind: str):
+    """``interaction``/``user``: 1% of the training interactions / users (every shard hit);
+    ``one-interaction``/``one-user``: a single one (one shard hit: the right-to-be-forgotten
+    case, and the request RecEraser's paper times)."""
+    from graphforget.recommendation import sample_interactions, sample_users
+
+    if kind == "interaction":
+        return sample_interactions(data, ratio=0.01, seed=0)
+    if kind == "user":
+        return sample_users(data, ratio=0.01, seed=0)
+    if kind == "one-interaction":
+        return sample_interactions(data, count=1, seed=0)
+    if kind == "one-user":
+        return sample_users(data, count=1, seed=0)
+    raise SystemExit(f"unknown request kind {kind!r}")
+
+
 def write(name: str, body: list[str]) -> str:
     text = "\n".join(header("python benchmarks/receraser.py " + " ".join(sys.argv[1:])) + body) + "\n"
     RESULTS.mkdir(exist_ok=True)
@@ -205,6 +220,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8192, help="unlearn part")
     parser.add_argument("--aggregator-epochs", type=int, default=30, help="unlearn part")
     parser.add_argument("--requests", nargs="+", default=["interaction", "user"], help="unlearn part")
+    parser.add_argument("--update-on", nargs="+", default=["shards"], choices=["shards", "users"],
+                        help="unlearn part: the incremental update's rows (aggregator_update_on)")
     parser.add_argument("--modes", nargs="+", default=["incremental"], choices=["incremental", "full"],
                         help="unlearn part: RecEraser's aggregator_update values to serve each request with")
     parser.add_argument("--fitted", default=None, help="unlearn part: folder caching the fitted RecEraser "

@@ -17,8 +17,9 @@ BPR on all retained training interactions. Forgetting retrains, from their seeds
 the shards whose training (or shard-validation) interactions changed; then the aggregator is
 either refit from scratch on all retained interactions (``aggregator_update="full"``) or
 warm-started from its current parameters and trained for ``aggregator_update_epochs`` epochs
-on the retained interactions of the users whose inputs changed (``"incremental"``, the
-default); the report times the two parts apart.
+on the retained interactions of the retrained shards (``"incremental"``, the default;
+``aggregator_update_on="users"`` trains on every retained interaction of a user whose inputs
+changed instead); the report times the two parts apart.
 
 Guarantees. Every shard model equals a fresh training on its retained shard data from its
 seed, bitwise on CPU, in both modes. With ``aggregator_update="full"`` (or
@@ -106,6 +107,7 @@ class AttentionAggregator(torch.nn.Module):
 
 
 AGGREGATOR_UPDATES = ("incremental", "full")
+AGGREGATOR_UPDATE_ON = ("shards", "users")
 
 
 class _ModeGuarantee:
@@ -146,6 +148,13 @@ class RecEraser(_RecommenderBase):
             Incremental makes the aggregator, and so the request's reported guarantee,
             approximate (see the module docs). (default: :obj:`"incremental"`)
         aggregator_update_epochs (int): epochs of the incremental update. (default: :obj:`1`)
+        aggregator_update_on (str): the interactions the incremental update trains on:
+            ``"shards"``, the retained training interactions of the shards just retrained
+            (the rows whose shard embeddings a retrained model produced; a request that hits
+            one shard trains on about ``1/K`` of the data); ``"users"``, every retained
+            interaction of a user whose inputs changed (a user whose shard embedding changed
+            or who lost interactions, or who interacted with such an item: with BPR's
+            sampled negatives, nearly every user). (default: ``"shards"``)
         seed (int): partition, shard and aggregator seeds derive from it. (default: :obj:`0`)
         executor (str): ``serial``, ``process`` or ``ray`` for the shard jobs.
         executor_kwargs (dict, optional): executor arguments.
@@ -159,7 +168,8 @@ class RecEraser(_RecommenderBase):
                  lr: float = 0.005, weight_decay: float = 1e-4, epochs: int = 100,
                  batch_size: int = 2048, eval_every: int = 5, patience: int | None = 3,
                  aggregator_epochs: int = 30, aggregator_lr: float = 0.005,
-                 aggregator_update: str = "incremental", aggregator_update_epochs: int = 1, seed: int = 0,
+                 aggregator_update: str = "incremental", aggregator_update_epochs: int = 1,
+                 aggregator_update_on: str = "shards", seed: int = 0,
                  executor: str = "serial", executor_kwargs: dict[str, Any] | None = None) -> None:
         self.model = model
         self.shards = shards
@@ -179,6 +189,7 @@ class RecEraser(_RecommenderBase):
         self.aggregator_lr = aggregator_lr
         self.aggregator_update = aggregator_update
         self.aggregator_update_epochs = aggregator_update_epochs
+        self.aggregator_update_on = aggregator_update_on
         self.seed = seed
         self.executor = executor
         self.executor_kwargs = executor_kwargs
@@ -201,6 +212,9 @@ class RecEraser(_RecommenderBase):
         e = self.aggregator_update_epochs
         if isinstance(e, bool) or not isinstance(e, int) or e < 0:
             raise GraphForgetError(f"aggregator_update_epochs must be a non-negative integer, got {e!r}")
+        if self.aggregator_update_on not in AGGREGATOR_UPDATE_ON:
+            raise GraphForgetError(f"aggregator_update_on must be one of {AGGREGATOR_UPDATE_ON}, "
+                                   f"got {self.aggregator_update_on!r}")
 
     # -- shard data ----------------------------------------------------------------------
     def _shard_data(self, data: Data) -> list[tuple[Tensor, Tensor]]:
@@ -279,11 +293,12 @@ class RecEraser(_RecommenderBase):
         return agg, info
 
     def _update_aggregator(self, request: ForgetRequest, data: Data, shards_state: list[dict[str, Any]],
-                           users: Tensor, items: Tensor) -> tuple[AttentionAggregator, dict[str, Any],
-                                                                   dict[str, Any]]:
+                           users: Tensor, items: Tensor, changed: list[int],
+                           per_shard: list[tuple[Tensor, Tensor]]
+                           ) -> tuple[AttentionAggregator, dict[str, Any], dict[str, Any]]:
         """The incremental update: the current aggregator's parameters (those of the shards
         still active) on the new shard embeddings, trained ``aggregator_update_epochs``
-        epochs on the retained interactions of the users whose inputs changed."""
+        epochs on the retained interactions ``aggregator_update_on`` selects."""
         old_active = self.active_shards
         new_active = [s for s, c in enumerate(shards_state) if c["state"] is not None]
         keep = torch.tensor([old_active.index(s) for s in new_active], dtype=torch.long)
@@ -298,9 +313,15 @@ class RecEraser(_RecommenderBase):
             lost = split_pairs(self.data_, "train")
             changed_items[lost[1, torch.isin(lost[0], request.user_ids)]] = True
         train, val = split_pairs(data, "train"), split_pairs(data, "val")
-        chosen = changed_users.clone()
-        chosen[train[0, changed_items[train[1]]]] = True  # users who interacted with a changed item
-        sub = train[:, chosen[train[0]]]  # each chosen user's whole retained history
+        if self.aggregator_update_on == "shards":
+            parts = [per_shard[s][0] for s in changed]
+            sub = torch.cat(parts, dim=1) if parts else train[:, :0]
+            chosen = torch.zeros(nu, dtype=torch.bool)
+            chosen[sub[0]] = True
+        else:
+            chosen = changed_users.clone()
+            chosen[train[0, changed_items[train[1]]]] = True  # users who interacted with a changed item
+            sub = train[:, chosen[train[0]]]  # each chosen user's whole retained history
         state = {k: v for k, v in self.aggregator_.state_dict().items() if k not in ("users", "items")}
         for side in ("user", "item"):
             state[f"transform.{side}"] = state[f"transform.{side}"][keep]
@@ -316,7 +337,8 @@ class RecEraser(_RecommenderBase):
                              val=val[:, chosen[val[0]]],
                              ego_fn=lambda m, u, i, j: 0.5 * m.l2() * u.numel(),
                              rows_fn=lambda m, users, items: m.rows(users, items))
-        diag = {"aggregator_changed_users": int(changed_users.sum()),
+        diag = {"aggregator_update_on": self.aggregator_update_on,
+                "aggregator_changed_users": int(changed_users.sum()),
                 "aggregator_changed_items": int(changed_items.sum()),
                 "aggregator_train_users": int(chosen.sum()),
                 "aggregator_train_interactions": int(sub.size(1)),
@@ -375,7 +397,8 @@ class RecEraser(_RecommenderBase):
         incremental = self.aggregator == "attention" and self.aggregator_update == "incremental"
         update: dict[str, Any] = {}
         if incremental:
-            aggregator, info, update = self._update_aggregator(request, retained, shards_state, users, items)
+            aggregator, info, update = self._update_aggregator(request, retained, shards_state, users, items,
+                                                               changed, per_shard)
         else:
             aggregator, info = self._fit_aggregator(retained, users, items)
         t3 = time.perf_counter()
@@ -391,8 +414,10 @@ class RecEraser(_RecommenderBase):
         report.diagnostics["aggregator_reason"] = (
             "mean aggregation has no parameters" if self.aggregator == "mean" else
             "the attention aggregator was warm-started from its current parameters and trained on the "
-            "retained interactions of the users whose inputs changed: the shard models are exact, the "
-            "aggregator is not a fresh fit (its starting point saw the forgotten interactions)"
+            + ("retained interactions of the retrained shards" if self.aggregator_update_on == "shards"
+               else "retained interactions of the users whose inputs changed")
+            + ": the shard models are exact, the aggregator is not a fresh fit (its starting point saw "
+            "the forgotten interactions)"
             if incremental else "the attention aggregator is trained on all retained interactions, so it "
             "is retrained from scratch after the affected shards (exact)")
         report.diagnostics.update(update)

@@ -207,6 +207,32 @@ def test_incremental_aggregator_update(data):
     assert abs(inc.score() - full.score()) < 0.05, (inc.score(), full.score())
 
 
+def test_incremental_aggregator_trains_on_the_retrained_shards(data):
+    """``aggregator_update_on="shards"`` (default) trains the update on exactly the retained
+    interactions of the retrained shards; ``"users"`` on every retained interaction of the
+    users whose inputs changed, a superset here."""
+    import copy
+
+    base = RecEraser(partition="ubp", **FAST).fit(data)
+    pair = base._shard_data(base.data_)[2][0][:, :1]
+    request = InteractionRequest(pair)
+    on_shards, on_users = copy.deepcopy(base), copy.deepcopy(base).set_params(aggregator_update_on="users")
+    r_s, r_u = on_shards.unlearn(request), on_users.unlearn(request)
+    assert r_s.affected["shards"] == r_u.affected["shards"] == [2]
+    shard_rows = on_shards._shard_data(on_shards.data_)[2][0].size(1)
+    assert r_s.diagnostics["aggregator_update_on"] == "shards"
+    assert r_s.diagnostics["aggregator_train_interactions"] == shard_rows
+    assert r_u.diagnostics["aggregator_train_interactions"] > shard_rows
+    # shard models equal in both; only the aggregator's update differs
+    for a, b in zip(on_shards.shards_, on_users.shards_, strict=True):
+        assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
+    assert any(not torch.equal(a, b) for a, b in zip(on_shards.aggregator_.parameters(),
+                                                     on_users.aggregator_.parameters(), strict=True))
+    assert abs(on_shards.score() - on_users.score()) < 0.05
+    with pytest.raises(ValueError, match="aggregator_update_on"):
+        copy.deepcopy(base).set_params(aggregator_update_on="items").unlearn(request)
+
+
 def test_incremental_aggregator_sequence_and_bad_mode(data):
     u = RecEraser(**FAST).fit(data)
     for seed in range(3):
