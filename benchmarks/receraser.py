@@ -220,7 +220,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8192, help="unlearn part")
     parser.add_argument("--aggregator-epochs", type=int, default=30, help="unlearn part")
     parser.add_argument("--requests", nargs="+", default=["interaction", "user"], help="unlearn part")
-    parser.add_argument("--update-on", nargs="+", default=["shards"], choices=["shards", "users"],
+    parser.add_argument("--update-on", nargs="+", default=["sample"], choices=["sample", "users"],
                         help="unlearn part: the incremental update's rows (aggregator_update_on)")
     parser.add_argument("--modes", nargs="+", default=["incremental"], choices=["incremental", "full"],
                         help="unlearn part: RecEraser's aggregator_update values to serve each request with")

@@ -207,30 +207,37 @@ def test_incremental_aggregator_update(data):
     assert abs(inc.score() - full.score()) < 0.05, (inc.score(), full.score())
 
 
-def test_incremental_aggregator_trains_on_the_retrained_shards(data):
-    """``aggregator_update_on="shards"`` (default) trains the update on exactly the retained
-    interactions of the retrained shards; ``"users"`` on every retained interaction of the
-    users whose inputs changed, a superset here."""
+def test_incremental_aggregator_sample_is_the_retrained_shards_share(data):
+    """``aggregator_update_on="sample"`` (default) trains the update on a uniform sample of
+    the retained interactions, as many as the retrained shards hold; ``"users"`` on every
+    retained interaction of the users whose inputs changed, a superset here."""
     import copy
 
     base = RecEraser(partition="ubp", **FAST).fit(data)
     pair = base._shard_data(base.data_)[2][0][:, :1]
     request = InteractionRequest(pair)
-    on_shards, on_users = copy.deepcopy(base), copy.deepcopy(base).set_params(aggregator_update_on="users")
-    r_s, r_u = on_shards.unlearn(request), on_users.unlearn(request)
+    sample, on_users = copy.deepcopy(base), copy.deepcopy(base).set_params(aggregator_update_on="users")
+    r_s, r_u = sample.unlearn(request), on_users.unlearn(request)
     assert r_s.affected["shards"] == r_u.affected["shards"] == [2]
-    shard_rows = on_shards._shard_data(on_shards.data_)[2][0].size(1)
-    assert r_s.diagnostics["aggregator_update_on"] == "shards"
-    assert r_s.diagnostics["aggregator_train_interactions"] == shard_rows
+    shard_rows = sample._shard_data(sample.data_)[2][0].size(1)
+    retained = split_pairs(sample.data_, "train").size(1)
+    assert r_s.diagnostics["aggregator_update_on"] == "sample"
+    assert r_s.diagnostics["aggregator_train_interactions"] == shard_rows < retained
     assert r_u.diagnostics["aggregator_train_interactions"] > shard_rows
     # shard models equal in both; only the aggregator's update differs
-    for a, b in zip(on_shards.shards_, on_users.shards_, strict=True):
+    for a, b in zip(sample.shards_, on_users.shards_, strict=True):
         assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
-    assert any(not torch.equal(a, b) for a, b in zip(on_shards.aggregator_.parameters(),
+    assert any(not torch.equal(a, b) for a, b in zip(sample.aggregator_.parameters(),
                                                      on_users.aggregator_.parameters(), strict=True))
-    assert abs(on_shards.score() - on_users.score()) < 0.05
+    assert abs(sample.score() - on_users.score()) < 0.05
+    # a request that hits every shard trains on every retained interaction
+    every = copy.deepcopy(base)
+    pairs = torch.cat([p[0][:, :1] for p in base._shard_data(base.data_)], dim=1)
+    r_all = every.unlearn(InteractionRequest(pairs))
+    assert len(r_all.affected["shards"]) == base.shards
+    assert r_all.diagnostics["aggregator_train_interactions"] == split_pairs(every.data_, "train").size(1)
     with pytest.raises(ValueError, match="aggregator_update_on"):
-        copy.deepcopy(base).set_params(aggregator_update_on="items").unlearn(request)
+        copy.deepcopy(base).set_params(aggregator_update_on="shards").unlearn(request)
 
 
 def test_incremental_aggregator_sequence_and_bad_mode(data):
