@@ -155,7 +155,9 @@ class RecEraser(_RecommenderBase):
             ``"users"``, every retained interaction of a user whose inputs changed (a user
             whose shard embedding changed or who lost interactions, or who interacted with
             such an item: with BPR's sampled negatives, nearly every user even when one
-            shard was retrained). (default: ``"sample"``)
+            shard was retrained). (default: ``"sample"``) While some active shard kept its
+            model, the update trains only the retrained shards' transform and bias (the
+            shared attention layer and the other shards' parameters stay fixed).
         seed (int): partition, shard and aggregator seeds derive from it. (default: :obj:`0`)
         executor (str): ``serial``, ``process`` or ``ray`` for the shard jobs.
         executor_kwargs (dict, optional): executor arguments.
@@ -338,14 +340,36 @@ class RecEraser(_RecommenderBase):
             agg = AttentionAggregator(users, items)
         agg.load_state_dict({**state, "users": users, "items": items})
         info: dict[str, Any] = {"epochs": 0}
-        if self.aggregator_update_epochs > 0 and sub.size(1) > 0:
-            info = train_bpr(agg, sub, nu, ni, _train_config(self, self.aggregator_update_epochs,
-                                                             self.aggregator_lr),
-                             derive_seed(self.seed, "aggregator-update", len(self.history_)),
-                             val=val[:, chosen[val[0]]],
-                             ego_fn=lambda m, u, i, j: 0.5 * m.l2() * u.numel(),
-                             rows_fn=lambda m, users, items: m.rows(users, items))
+        # Only the retrained shards' transform and bias train while some active shard kept its
+        # model: the other shards' transformed embeddings and attention logits (the shared
+        # attention layer frozen) then stay bit for bit, and only the retrained shards'
+        # contribution to each row is refit. With every shard retrained, everything trains.
+        retrained = [new_active.index(s) for s in changed if s in new_active]
+        local = len(retrained) < len(new_active)
+        handles = []
+        if local:
+            mask = torch.zeros(len(new_active), 1, 1)
+            mask[retrained] = 1.0
+            for side in ("user", "item"):
+                for p in (agg.transform[side], agg.bias[side]):
+                    handles.append(p.register_hook(lambda grad, m=mask: grad * m))
+            for p in list(agg.attn.parameters()) + list(agg.query.parameters()):
+                p.requires_grad_(False)
+        try:
+            if self.aggregator_update_epochs > 0 and sub.size(1) > 0:
+                info = train_bpr(agg, sub, nu, ni, _train_config(self, self.aggregator_update_epochs,
+                                                                 self.aggregator_lr),
+                                 derive_seed(self.seed, "aggregator-update", len(self.history_)),
+                                 val=val[:, chosen[val[0]]],
+                                 ego_fn=lambda m, u, i, j: 0.5 * m.l2() * u.numel(),
+                                 rows_fn=lambda m, users, items: m.rows(users, items))
+        finally:
+            for h in handles:
+                h.remove()
+            for p in agg.parameters():
+                p.requires_grad_(True)
         diag = {"aggregator_update_on": self.aggregator_update_on,
+                "aggregator_trained": "retrained shards" if local else "all",
                 "aggregator_changed_users": int(changed_users.sum()),
                 "aggregator_changed_items": int(changed_items.sum()),
                 "aggregator_train_users": int(chosen.sum()),

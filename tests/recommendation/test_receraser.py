@@ -230,12 +230,26 @@ def test_incremental_aggregator_sample_is_the_retrained_shards_share(data):
     assert any(not torch.equal(a, b) for a, b in zip(sample.aggregator_.parameters(),
                                                      on_users.aggregator_.parameters(), strict=True))
     assert abs(sample.score() - on_users.score()) < 0.05
+    # one shard retrained: only its transform and bias moved; the other shards' and the
+    # shared attention layer are bit for bit the old ones
+    assert r_s.diagnostics["aggregator_trained"] == "retrained shards"
+    old, new = base.aggregator_.state_dict(), sample.aggregator_.state_dict()
+    for side in ("user", "item"):
+        for name in (f"transform.{side}", f"bias.{side}"):
+            others = [s for s in range(base.shards) if s != 2]
+            assert torch.equal(new[name][others], old[name][others]), name
+        assert not torch.equal(new[f"transform.{side}"][2], old[f"transform.{side}"][2])
+    for name in old:
+        if name.startswith(("attn.", "query.")):
+            assert torch.equal(new[name], old[name]), name
+    assert all(p.requires_grad for p in sample.aggregator_.parameters())
     # a request that hits every shard trains on every retained interaction
     every = copy.deepcopy(base)
     pairs = torch.cat([p[0][:, :1] for p in base._shard_data(base.data_)], dim=1)
     r_all = every.unlearn(InteractionRequest(pairs))
     assert len(r_all.affected["shards"]) == base.shards
     assert r_all.diagnostics["aggregator_train_interactions"] == split_pairs(every.data_, "train").size(1)
+    assert r_all.diagnostics["aggregator_trained"] == "all"
     with pytest.raises(ValueError, match="aggregator_update_on"):
         copy.deepcopy(base).set_params(aggregator_update_on="shards").unlearn(request)
 
