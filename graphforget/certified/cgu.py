@@ -127,15 +127,17 @@ def changed_rows(old_edge_index: Tensor, new_edge_index: Tensor, feature_nodes: 
 #: the methods that attach to a trained user model (named by the refusals below)
 ATTACHABLE_METHODS = "gif, if, gnndelete, gradient-ascent, utu, megu, sgu, d2dgn"
 
-def linear_only_error(method: str, model: Any, what: str, instead: str) -> GraphForgetError:
+def linear_only_error(method: str, model: Any, what: str, instead: str,
+                      attachable: str | None = ATTACHABLE_METHODS) -> GraphForgetError:
     """The one-line refusal of a user module by a method that keeps its own linear model:
     ``"{method} keeps its own linear model ({what}) and cannot use the user's non-linear
-    {model}; {instead}, or an attachable method (...)"``."""
+    {model}; {instead}, or an attachable method (...)"`` (the last part only where the
+    method's task has ``attachable`` methods)."""
     from graphforget.user_model import describe_model
 
+    tail = f", or an attachable method ({attachable})" if attachable else ""
     return GraphForgetError(f"{method} keeps its own linear model ({what}) and cannot use the user's "
-                            f"non-linear {describe_model(model).removeprefix('factory ')}; {instead}, "
-                            f"or an attachable method ({ATTACHABLE_METHODS})")
+                            f"non-linear {describe_model(model).removeprefix('factory ')}; {instead}{tail}")
 
 
 def standard_scaler(x: Tensor, chunk: int = 8192) -> tuple[Tensor, Tensor]:

@@ -222,11 +222,19 @@ class GST(GraphUnlearner):
     tasks = (Task.GRAPH,)
     noise_parameter = "sigma"
 
+    @classmethod
+    def user_model_error(cls, model: Any) -> GraphForgetError:
+        """The one-line refusal of a user module or factory (``make_method`` raises it for
+        ``model=<module>``): the certificate holds for GST's own scattering + linear model."""
+        from graphforget.certified.cgu import linear_only_error
+
+        return linear_only_error("gst", model, "graph scattering embeddings + a certified linear classifier",
+                                 "GST takes no model argument (no graph-classification method "
+                                 "attaches to a user's model)", attachable=None)
+
     def attach(self, model: torch.nn.Module, data: Any) -> GST:
         """Refused: GST's certificate holds for its own scattering + linear model only."""
-        raise GraphForgetError(
-            f"gst keeps its own linear model (graph scattering embeddings + a certified linear "
-            f"classifier) and cannot use the user's non-linear {type(model).__name__}")
+        raise self.user_model_error(model)
 
     def __init__(self, J: int = 5, Q: int = 4, L: int = 3, nonlinear: bool = True, walk: str = "column",
                  lam: float = 1e-2, sigma: float = 0.1, epsilon: float = 1.0, delta: float = 1e-4,
