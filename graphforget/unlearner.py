@@ -669,10 +669,16 @@ class Unlearner:
             if data is None:
                 raise GraphForgetError(f"{folder} does not embed its data: pass the retained data it was "
                                        "saved with, Unlearner.load(path, data=...)")
+            if isinstance(data, Data) and getattr(data, "forgotten_mask", None) is None:
+                # the data as fit() prepared it: the graph the model was fitted on is accepted as
+                # is while nothing has been forgotten
+                data = copy.copy(data)
+                data.forgotten_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
             given = _data_state(data)
             if state_fingerprint(given) != config.get("data_fingerprint"):
                 raise GraphForgetError("the data passed to load() is not the data this unlearner was saved "
-                                       "with (its fingerprint differs)")
+                                       "with (its fingerprint differs); after unlearning, pass the retained "
+                                       "data (the unlearner's data_ when it was saved)")
             state["data"] = given
         try:
             obj = klass(**params)
@@ -693,7 +699,8 @@ _USER_PARAMS = ("model", "train_fn", "forward_fn", "loss_fn")
 
 def _user_params_to_markers(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters as saved: the user's module/factory and callables become markers naming
-    their type (code is never saved); torch dtypes and devices become strings."""
+    their type (code is never saved); torch dtypes and devices become strings; an executor
+    object becomes its kind's name."""
     out = dict(params)
     for key, value in params.items():
         if key in _USER_PARAMS and value is not None and not isinstance(value, (str, int, float, bool)):
@@ -703,6 +710,10 @@ def _user_params_to_markers(params: dict[str, Any]) -> dict[str, Any]:
             out[key] = {"user_code": kind, "name": name}
         elif isinstance(value, (torch.dtype, torch.device)):
             out[key] = str(value)
+        elif key == "executor" and value is not None and not isinstance(value, str):
+            # an executor object is saved by its kind: load() makes a fresh one of that kind
+            # (the object's own settings, e.g. workers or a Ray address, are not saved)
+            out[key] = str(getattr(value, "name", type(value).__name__))
     return out
 
 

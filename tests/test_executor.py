@@ -85,3 +85,24 @@ def test_shared_objects_travel_as_raw_tensor_bytes_and_come_back_equal():
     assert back["bf16"].dtype == torch.bfloat16 and back["grad"].requires_grad
     assert torch.equal(back["view"], torch.tensor([1.0, 5.0, 9.0])) and back["flag"].item() is True
     back["data"].x += 1  # writable: the worker owns a copy of the read-only buffers
+
+
+def test_an_executor_object_saves_as_its_kind(tmp_path):
+    """``save()`` writes an executor object as its kind's name; ``load()`` makes a fresh one."""
+    import torch
+
+    from graphforget.exact import GraphEraser
+    from graphforget.requests import NodeRequest
+    from graphforget.testing import small_graph
+
+    data = small_graph(60)
+    ex = make_executor("serial")
+    u = GraphEraser(model="sgc", shards=2, partition="random", epochs=3, executor=ex).fit(data)
+    u.save(tmp_path / "m")
+    loaded = GraphEraser.load(tmp_path / "m", data=data)  # the graph it was fitted on
+    assert loaded.executor == "serial"
+    assert torch.equal(loaded.predict_logits(), u.predict_logits())
+    node = int(data.train_mask.nonzero()[0])
+    loaded.unlearn(NodeRequest([node]))
+    u.unlearn(NodeRequest([node]))
+    assert torch.equal(loaded.predict_logits(), u.predict_logits())

@@ -64,7 +64,8 @@ def test_load_takes_the_data_back_and_checks_it(unlearned, tmp_path):
     u.save(tmp_path)
     with pytest.raises(GraphForgetError, match=r"does not embed its data.*data="):
         Unlearner.load(tmp_path)
-    with pytest.raises(GraphForgetError, match="not the data this unlearner was saved with"):
+    with pytest.raises(GraphForgetError, match="not the data this unlearner was saved with.*after "
+                                               "unlearning, pass the retained data"):
         Unlearner.load(tmp_path, data=data)  # the original graph, not the retained one
     w = Unlearner.load(tmp_path, data=u.data_)
     assert w.fingerprint() == u.fingerprint() and torch.equal(w.predict(), u.predict())
@@ -76,6 +77,18 @@ def test_load_takes_the_data_back_and_checks_it(unlearned, tmp_path):
     w.unlearn(nxt)
     u.unlearn(nxt)
     assert torch.equal(w.predict(), u.predict()) and w.fingerprint() == u.fingerprint()
+
+
+def test_a_model_saved_before_unlearning_loads_with_the_graph_it_was_fitted_on(tmp_path):
+    data = small_graph(60)
+    u = Retrain(model="sgc", epochs=5).fit(data)
+    u.save(tmp_path)
+    w = Unlearner.load(tmp_path, data=data)  # no forgotten_mask: prepared as fit() does
+    assert w.fingerprint() == u.fingerprint() and torch.equal(w.predict(), u.predict())
+    assert getattr(data, "forgotten_mask", None) is None  # the caller's graph is not written to
+    other = small_graph(60, seed=1)
+    with pytest.raises(GraphForgetError, match="not the data this unlearner was saved with"):
+        Unlearner.load(tmp_path, data=other)
 
 
 def test_opting_in_keeps_ids_and_data(unlearned, tmp_path):
