@@ -38,7 +38,7 @@ from graphforget.errors import GraphForgetError
 from graphforget.exact._aggregators import Aggregator, make_aggregator
 from graphforget.executor import Executor, derive_seed, make_executor
 from graphforget.gnn import GNNUnlearner
-from graphforget.models import build_model, message_passing_depth
+from graphforget.models import build_model, receptive_hops
 from graphforget.partition import Partition, induced_view, make_partitioner
 from graphforget.requests import (
     EdgeRequest,
@@ -103,9 +103,11 @@ def _train_backbone(model: torch.nn.Module, view: Data, cfg: TrainConfig, seed: 
 def _receptive_field(data: Data, nodes: Tensor, stage_of: Tensor, hops: int) -> tuple[Tensor, Tensor]:
     """The nodes of a transductive shard graph that its training nodes' loss can depend on:
     the ``hops``-hop in-neighbourhood of the training nodes inside the graph induced by
-    ``nodes``. With ``hops`` = layers + 1 every node whose representation reaches a
-    training node keeps its whole degree, so the loss and its gradients equal those on the
-    whole shard graph (the evaluation nodes outside it only cost time)."""
+    ``nodes``. With ``hops`` from :func:`~graphforget.models.receptive_hops` (the layers,
+    plus one where messages are normalised by their source's degree, so that every node
+    whose representation reaches a training node keeps its whole degree) the loss and its
+    gradients equal those on the whole shard graph (the evaluation nodes outside it only
+    cost time)."""
     view = induced_view(data, nodes)
     seeds = (stage_of >= 0).nonzero().view(-1)
     subset, _, _, _ = k_hop_subgraph(seeds, hops, view.edge_index, num_nodes=int(nodes.numel()))
@@ -238,17 +240,19 @@ class ShardedUnlearner(GNNUnlearner):
                 "device": self.device, "dtype": self.dtype, "train_hops": self._train_hops()}
 
     def _train_hops(self) -> int | None:
-        """Transductive shard graphs are trained on their training nodes' (layers + 1)-hop
-        neighbourhood only (see :func:`_receptive_field`): known for the named backbones
-        without node-batch statistics; ``None`` (the whole shard graph) for a user's model,
-        whose propagation graphforget cannot see, and for batch normalisation, whose
-        statistics span every node of the graph."""
+        """Transductive shard graphs are trained on their training nodes' receptive field
+        only (see :func:`_receptive_field`): ``layers`` hops for mean and attention
+        aggregation (GraphSAGE, GAT), ``layers + 1`` where a message is scaled by its
+        source's degree (GCN, SGC, GPR; :func:`~graphforget.models.receptive_hops`); known
+        for the named backbones without node-batch statistics; ``None`` (the whole shard
+        graph) for a user's model, whose propagation graphforget cannot see, and for batch
+        normalisation, whose statistics span every node of the graph."""
         if self.setting != "transductive" or not isinstance(self.model, str):
             return None
         kwargs = dict(self.model_kwargs or {})
         if kwargs.get("norm") not in (None, "none") or self.model.lower() in ("gin",):
             return None
-        return message_passing_depth(self.model, self.num_layers, kwargs) + 1
+        return receptive_hops(self.model, self.num_layers, kwargs)
 
     def _executor(self) -> Executor:
         ex = getattr(self, "_executor_obj", None)

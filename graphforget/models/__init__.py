@@ -35,7 +35,7 @@ from torch_geometric.nn.models import GAT, GIN
 from graphforget._registry import normalize, resolve
 from graphforget.models._sparse import ScalableGCN, ScalableGraphSAGE
 
-__all__ = ["build_model", "model_names", "message_passing_depth", "SGC", "GPRGNN", "MLP", "propagate", "normalized_adjacency"]
+__all__ = ["build_model", "model_names", "message_passing_depth", "receptive_hops", "SGC", "GPRGNN", "MLP", "propagate", "normalized_adjacency"]
 
 
 def propagate(x: Tensor, edge_index: Tensor, K: int, num_nodes: int | None = None,
@@ -211,6 +211,18 @@ def message_passing_depth(model: str, num_layers: int, model_kwargs: dict[str, A
     if name == "mlp":
         return 0
     return int(num_layers)
+
+
+def receptive_hops(model: str, num_layers: int, model_kwargs: dict[str, Any] | None = None) -> int:
+    """How many hops around a node its loss (and gradients) can reach in a full-batch
+    forward: :func:`message_passing_depth`, plus one for the backbones that scale each
+    message by its *source's* degree (GCN, SGC and GPR's symmetric normalisation), whose
+    outermost nodes need their own neighbours to be counted. Mean (GraphSAGE) and
+    attention (GAT) aggregation normalise over the receiving node's neighbours, which lie
+    within the depth already."""
+    depth = message_passing_depth(model, num_layers, model_kwargs)
+    name = model.lower().replace("-", "").replace("_", "")
+    return depth if name in ("sage", "graphsage", "gat", "mlp") else depth + 1
 
 
 def model_names() -> list[str]:
