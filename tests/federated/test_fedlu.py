@@ -228,3 +228,23 @@ def test_valid_queries_subsamples_validation(kg):
     assert torch.equal(a, b)
     with pytest.raises(GraphForgetError, match="valid_queries"):
         FedLU(valid_queries=0, **FAST).fit(kg)
+
+
+def test_named_split_rankings_are_memoised_per_model_state(kg):
+    u = FedLU(**FAST).fit(kg)
+    calls = []
+    real = u._evaluate
+    u._evaluate = lambda *a, **k: calls.append(a[2]) or real(*a, **k)
+    first = u.evaluate("test")
+    first["mrr"] = -1.0  # the caller's copy: the memo is not written through
+    again = u.evaluate("test")
+    assert calls == ["test"] and again["mrr"] >= 0
+    assert again == u._evaluate(u._state_dict(), u.data_, "test")  # the same numbers as a fresh ranking
+    calls.clear()
+    u.evaluate("test", path="global")
+    u.evaluate(u._select(u.data_, 0, 2))  # ids are ranked every time
+    assert len(calls) == 2
+    calls.clear()
+    u.unlearn(sample_triples(kg, count=2, seed=1))  # a new model state: ranked again
+    u.evaluate("test")
+    assert calls == ["test"]
