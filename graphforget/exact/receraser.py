@@ -319,7 +319,8 @@ class RecEraser(_RecommenderBase):
         if self.aggregator_update_on == "sample":
             # the retrained shards' share of the data, drawn uniformly from every retained
             # interaction: training on those shards' own interactions instead skews the shared
-            # attention towards them (Recall@20 0.083 -> 0.055 on Gowalla for one shard)
+            # attention towards them (in an exploratory run on Gowalla it cost about a third
+            # of Recall@20)
             count = sum(int(per_shard[s][0].size(1)) for s in changed)
             if count >= train.size(1):
                 sub = train
