@@ -19,7 +19,7 @@ from graphforget.data._validate import validate_data
 from graphforget.errors import GraphForgetError
 from graphforget.models import build_model, message_passing_depth
 from graphforget.training import TrainConfig, forward, num_classes, seeded, train_node_classifier
-from graphforget.unlearner import Unlearner
+from graphforget.unlearner import Unlearner, with_forgotten_mask
 from graphforget.user_model import (
     ForwardFn,
     LossFn,
@@ -275,9 +275,7 @@ class GNNUnlearner(Unlearner):
         try:
             self.model = model
             self._check_data(data)
-            if getattr(data, "forgotten_mask", None) is None:
-                data = data.clone()
-                data.forgotten_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+            data = with_forgotten_mask(data)  # as fit() takes it
             self._attach(UserModel(model, self.forward_fn), data)
             self.history_ = []
             self.fit_seconds_ = 0.0

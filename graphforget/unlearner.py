@@ -126,6 +126,17 @@ def _data_state(data: Any) -> Any:
     return data.to_state() if hasattr(data, "to_state") and not isinstance(data, Data) else data_to_state(data)
 
 
+def with_forgotten_mask(data: Data) -> Data:
+    """``data`` as :meth:`Unlearner.fit` takes it: with an all-false ``forgotten_mask`` when
+    it has none, added to a new ``Data`` over the same tensors (requests never write to
+    their input, they copy), so a large graph is not copied."""
+    if getattr(data, "forgotten_mask", None) is not None:
+        return data
+    out = copy.copy(data)
+    out.forgotten_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+    return out
+
+
 class Guarantee(str, Enum):
     """What an unlearner promises about its post-deletion model."""
 
@@ -382,11 +393,7 @@ class Unlearner:
     def fit(self, data: Data) -> Unlearner:
         """Trains the original model on ``data`` and returns ``self``."""
         self._check_data(data)
-        if getattr(data, "forgotten_mask", None) is None:
-            # a new Data object over the same tensors (requests never write to their input,
-            # they copy): no second copy of a large graph at fit time
-            data = copy.copy(data)
-            data.forgotten_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+        data = with_forgotten_mask(data)
         previous = dict(self.__dict__)  # a failing fit (e.g. the user's train_fn) changes nothing
         try:
             self.history_: list[ForgetRequest] = []
@@ -669,11 +676,10 @@ class Unlearner:
             if data is None:
                 raise GraphForgetError(f"{folder} does not embed its data: pass the retained data it was "
                                        "saved with, Unlearner.load(path, data=...)")
-            if isinstance(data, Data) and getattr(data, "forgotten_mask", None) is None:
-                # the data as fit() prepared it: the graph the model was fitted on is accepted as
-                # is while nothing has been forgotten
-                data = copy.copy(data)
-                data.forgotten_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+            if isinstance(data, Data):
+                # as fit() prepared it: the graph the model was fitted on is accepted as is
+                # while nothing has been forgotten
+                data = with_forgotten_mask(data)
             given = _data_state(data)
             if state_fingerprint(given) != config.get("data_fingerprint"):
                 raise GraphForgetError("the data passed to load() is not the data this unlearner was saved "

@@ -477,14 +477,12 @@ class FedLU(Unlearner):
             raise GraphForgetError(f"unknown evaluation set {which!r}; choose test, valid, train, forgotten")
         # a named split of the unlearner's own data is ranked once per model state (every
         # query against every entity is what a CPU run spends its evaluation time on)
-        memo = isinstance(which, str) and data is None
-        cache = getattr(self, "_evaluated", None)
-        if memo and cache is not None and (which, path) in cache:
-            return deepcopy(cache[(which, path)])
-        out = self._evaluate(self._state_dict(), self.inference_data(data), which, path)
-        if memo and cache is not None:
-            cache[(which, path)] = deepcopy(out)
-        return out
+        if not (isinstance(which, str) and data is None):
+            return self._evaluate(self._state_dict(), self.inference_data(data), which, path)
+        cache = self.__dict__.setdefault("_evaluated", {})  # emptied by _commit
+        if (which, path) not in cache:
+            cache[(which, path)] = self._evaluate(self._state_dict(), self.inference_data(None), which, path)
+        return deepcopy(cache[(which, path)])
 
     def score(self, data: Data | None = None, mask: str | Tensor = "test") -> float:
         """Filtered MRR on the retained test triples (or ``mask``: see :meth:`evaluate`)."""

@@ -107,9 +107,9 @@ def query_logits(unlearner: Any, data: Data) -> Tensor:
     are *not* applied to ``data`` first: the attacker holds the original records.
     """
     unlearner._check_fitted()
-    if getattr(data, "forgotten_mask", None) is None:  # as fit() normalises its input
-        data = data.clone()
-        data.forgotten_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+    from graphforget.unlearner import with_forgotten_mask  # here: privacy does not import unlearner
+
+    data = with_forgotten_mask(data)  # as fit() takes it
     with torch.no_grad():
         return unlearner._logits(data).detach().float()
 

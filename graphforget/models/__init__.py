@@ -221,8 +221,7 @@ def receptive_hops(model: str, num_layers: int, model_kwargs: dict[str, Any] | N
     attention (GAT) aggregation normalise over the receiving node's neighbours, which lie
     within the depth already."""
     depth = message_passing_depth(model, num_layers, model_kwargs)
-    name = model.lower().replace("-", "").replace("_", "")
-    return depth if name in ("sage", "graphsage", "gat", "mlp") else depth + 1
+    return depth if normalize(model) in ("sage", "graphsage", "gat", "mlp") else depth + 1
 
 
 def model_names() -> list[str]:

@@ -25,7 +25,7 @@ from graphforget._registry import resolve_method
 from graphforget.errors import GraphForgetError
 from graphforget.requests import ForgetRequest, SampleRequest
 from graphforget.training import num_classes, seeded
-from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport
+from graphforget.unlearner import Guarantee, Task, Unlearner, UnlearnReport, with_forgotten_mask
 from graphforget.user_model import fresh_module, is_user_model, preserve_modes
 from graphforget.vision.data import image_shape
 from graphforget.vision.models import build_vision_model, vision_model_names
@@ -170,9 +170,7 @@ class VisionUnlearner(Unlearner):
             if out.dim() != 2 or out.size(1) != num_classes(data):
                 raise GraphForgetError(f"{type(model).__name__} returns {tuple(out.shape[1:])} outputs per image; "
                                        f"{num_classes(data)} classes expected")
-            if getattr(data, "forgotten_mask", None) is None:
-                data = data.clone()
-                data.forgotten_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
+            data = with_forgotten_mask(data)  # as fit() takes it
             self.in_shape_ = image_shape(data)
             self.num_classes_ = num_classes(data)
             self.model_ = model
