@@ -24,10 +24,22 @@ The layers are drop-in subclasses of :class:`~torch_geometric.nn.conv.GCNConv` a
 :class:`~torch_geometric.nn.conv.SAGEConv` (same parameters, same initialisation,
 same ``state_dict`` keys). They switch to the sparse path on graphs with at least
 :data:`SPARSE_MIN_NODES` nodes or :data:`SPARSE_MIN_EDGES` edges (``auto``) and keep PyG's
-own computation below, so results on the datasets graphforget ships (the largest,
-Coauthor-Physics, has 34k nodes and 496k edges) are bit-for-bit those of PyG. The environment variable
+own message passing below (the datasets graphforget ships: the largest, Coauthor-Physics,
+has 34k nodes and 496k edges). The environment variable
 ``GRAPHFORGET_SPARSE_PROPAGATION`` overrides the policy: ``always``, ``never`` or
 ``auto`` (the default). The two paths agree up to float rounding (summation order).
+
+**Sparse input features.** Bag-of-words features (Cora, CiteSeer, Coauthor: 1 to 2% of
+the entries are non-zero) make the first layer's dense ``[n, F] x [F, h]`` products, forward
+and backward, the bulk of a training step on graphs of a few hundred to a few thousand
+nodes (GraphEraser's shard graphs). The first layer of :class:`ScalableGCN` and
+:class:`ScalableGraphSAGE` therefore multiplies a cached CSR copy of the input features
+(:func:`sparse_features`) when at most :data:`SPARSE_FEATURES_MAX_DENSITY` of its entries are
+non-zero, and GraphSAGE's first layer projects before it aggregates
+(:math:`(D^{-1}A X) W_l = D^{-1}A (X W_l)`: the aggregation runs on ``h`` columns instead of
+``F``). Same parameters and gradients up to float rounding; features that require a
+gradient, and CUDA tensors under ``auto``, keep the dense path. ``GRAPHFORGET_SPARSE_FEATURES``
+overrides the policy: ``always``, ``never`` or ``auto`` (the default).
 """
 
 from __future__ import annotations
@@ -46,7 +58,8 @@ from torch_geometric.nn.models import GCN, GraphSAGE
 
 from graphforget.errors import GraphForgetError
 
-__all__ = ["SPARSE_MIN_NODES", "SPARSE_MIN_EDGES", "sparse_policy", "uses_sparse_propagation", "propagation_matrix",
+__all__ = ["SPARSE_MIN_NODES", "SPARSE_MIN_EDGES", "SPARSE_FEATURES_MAX_DENSITY", "sparse_policy",
+           "sparse_features_policy", "sparse_features", "uses_sparse_propagation", "propagation_matrix",
            "sparse_propagate", "ScalableGCNConv", "ScalableSAGEConv", "ScalableGCN",
            "ScalableGraphSAGE", "clear_propagation_cache"]
 
@@ -54,6 +67,10 @@ __all__ = ["SPARSE_MIN_NODES", "SPARSE_MIN_EDGES", "sparse_policy", "uses_sparse
 #: ogbn-arxiv's order (and their shard graphs), while Cora .. Physics keep PyG's computation.
 SPARSE_MIN_NODES = 50_000
 SPARSE_MIN_EDGES = 500_000
+
+#: ``auto`` multiplies the first layer's input features as a sparse matrix when at most this
+#: share of their entries is non-zero.
+SPARSE_FEATURES_MAX_DENSITY = 0.1
 
 _POLICIES = ("auto", "always", "never")
 _CACHE_SIZE = 3  # the original graph, the retained one and one more (shard views, ...)
@@ -67,6 +84,57 @@ def sparse_policy() -> str:
         raise GraphForgetError(f"GRAPHFORGET_SPARSE_PROPAGATION must be one of "
                                f"{', '.join(_POLICIES)}, got {value!r}")
     return value
+
+
+def sparse_features_policy() -> str:
+    """The policy from ``GRAPHFORGET_SPARSE_FEATURES`` (``auto`` when unset)."""
+    value = os.environ.get("GRAPHFORGET_SPARSE_FEATURES", "auto").strip().lower() or "auto"
+    if value not in _POLICIES:
+        raise GraphForgetError(f"GRAPHFORGET_SPARSE_FEATURES must be one of "
+                               f"{', '.join(_POLICIES)}, got {value!r}")
+    return value
+
+
+_FEATURE_CACHE: OrderedDict[tuple, tuple[Any, ...]] = OrderedDict()
+
+
+def sparse_features(x: Any) -> tuple[Tensor, Tensor] | None:
+    """``(X, X^T)`` as sparse CSR matrices when the policy puts the dense feature matrix
+    ``x`` on the sparse path, else ``None``. Cached per tensor (the same, unmodified
+    ``x``), the refusals included, so the density is counted once per feature matrix."""
+    if not isinstance(x, Tensor) or x.requires_grad or x.layout != torch.strided or x.dim() != 2 \
+            or not x.is_floating_point() or x.numel() == 0:
+        return None
+    policy = sparse_features_policy()
+    if policy == "never" or (policy == "auto" and x.device.type != "cpu"):
+        return None
+    key = (id(x), x._version, policy)
+    hit = _FEATURE_CACHE.get(key)
+    if hit is not None and hit[0]() is x:
+        _FEATURE_CACHE.move_to_end(key)
+        return hit[1]
+    out = None
+    if policy == "always" or int(torch.count_nonzero(x)) <= SPARSE_FEATURES_MAX_DENSITY * x.numel():
+        with warnings.catch_warnings():  # torch's "sparse CSR support is in beta" notice
+            warnings.simplefilter("ignore")
+            coo = x.detach().to_sparse_coo()
+            out = (coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr())
+    _FEATURE_CACHE[key] = (weakref.ref(x), out)
+    while len(_FEATURE_CACHE) > _CACHE_SIZE:
+        _FEATURE_CACHE.popitem(last=False)
+    return out
+
+
+def _sparse_linear(features: tuple[Tensor, Tensor], weight: Tensor) -> Tensor:
+    """``X W^T`` for the cached sparse ``X``; differentiable (twice) in ``weight``."""
+    return sparse_propagate(features[0], features[1], weight.t())
+
+
+def _input_features(layer: Any, x: Any) -> tuple[Tensor, Tensor] | None:
+    """The sparse features when ``layer`` is a model's first layer and ``x`` qualifies."""
+    if not getattr(layer, "_model_input", False):
+        return None
+    return sparse_features(x)
 
 
 def uses_sparse_propagation(edge_index: Any, edge_weight: Tensor | None = None,
@@ -86,8 +154,9 @@ def uses_sparse_propagation(edge_index: Any, edge_weight: Tensor | None = None,
 
 
 def clear_propagation_cache() -> None:
-    """Drops every cached propagation matrix."""
+    """Drops every cached propagation matrix and sparse feature matrix."""
     _CACHE.clear()
+    _FEATURE_CACHE.clear()
 
 
 def _sorted_csr(rows: Tensor, cols: Tensor, values: Tensor, n: int) -> tuple[Tensor, Tensor]:
@@ -188,11 +257,19 @@ class ScalableGCNConv(GCNConv):
     (default options only: ``normalize``, self-loops, not ``improved``, not ``cached``)."""
 
     def forward(self, x: Tensor, edge_index: Any, edge_weight: Tensor | None = None) -> Tensor:
-        if not (self.normalize and self.add_self_loops and not self.improved and not self.cached
-                and isinstance(x, Tensor) and uses_sparse_propagation(edge_index, edge_weight, x.size(0))):
+        plain = self.normalize and self.add_self_loops and not self.improved and not self.cached \
+            and isinstance(x, Tensor)
+        features = _input_features(self, x) if plain and isinstance(edge_index, Tensor) else None
+        if plain and uses_sparse_propagation(edge_index, edge_weight, x.size(0)):
+            adj, adj_t = propagation_matrix(edge_index, x.size(0), edge_weight, "gcn", x.dtype)
+            h = self.lin(x) if features is None else _sparse_linear(features, self.lin.weight)
+            out = sparse_propagate(adj, adj_t, h)
+        elif features is not None:
+            ei, ew = gcn_norm(edge_index, edge_weight, x.size(0), self.improved, self.add_self_loops,
+                              self.flow, x.dtype)
+            out = self.propagate(ei, x=_sparse_linear(features, self.lin.weight), edge_weight=ew)
+        else:
             return super().forward(x, edge_index, edge_weight)
-        adj, adj_t = propagation_matrix(edge_index, x.size(0), edge_weight, "gcn", x.dtype)
-        out = sparse_propagate(adj, adj_t, self.lin(x))
         if self.bias is not None:
             out = out + self.bias
         return out
@@ -203,20 +280,48 @@ class ScalableSAGEConv(SAGEConv):
     path on large graphs."""
 
     def forward(self, x: Any, edge_index: Any, size: Any = None) -> Tensor:
-        if not (isinstance(x, Tensor) and size is None and self.aggr == "mean" and not self.project
-                and uses_sparse_propagation(edge_index, None, x.size(0))):
+        plain = isinstance(x, Tensor) and size is None and self.aggr == "mean" and not self.project
+        features = _input_features(self, x) if plain and isinstance(edge_index, Tensor) else None
+        sparse = plain and uses_sparse_propagation(edge_index, None, x.size(0))
+        if features is not None:
+            # project, then aggregate: (D^-1 A X) W_l = D^-1 A (X W_l), on h columns
+            weight = self.lin_l.weight if not self.root_weight else torch.cat([self.lin_l.weight,
+                                                                                self.lin_r.weight])
+            h = _sparse_linear(features, weight)
+            left = h[:, :self.out_channels]
+            if sparse:
+                adj, adj_t = propagation_matrix(edge_index, x.size(0), None, "mean", x.dtype)
+                out = sparse_propagate(adj, adj_t, left)
+            else:
+                out = self.propagate(edge_index, x=(left, left), size=None)
+            if self.lin_l.bias is not None:
+                out = out + self.lin_l.bias
+            if self.root_weight:
+                out = out + h[:, self.out_channels:]
+        elif sparse:
+            adj, adj_t = propagation_matrix(edge_index, x.size(0), None, "mean", x.dtype)
+            out = self.lin_l(sparse_propagate(adj, adj_t, x))
+            if self.root_weight:
+                out = out + self.lin_r(x)
+        else:
             return super().forward(x, edge_index, size)
-        adj, adj_t = propagation_matrix(edge_index, x.size(0), None, "mean", x.dtype)
-        out = self.lin_l(sparse_propagate(adj, adj_t, x))
-        if self.root_weight:
-            out = out + self.lin_r(x)
         if self.normalize:
             out = torch.nn.functional.normalize(out, p=2.0, dim=-1)
         return out
 
 
+def _mark_input_layer(model: Any) -> None:
+    """The first layer sees the model's input features (the sparse-feature path)."""
+    if len(model.convs) and isinstance(model.in_channels, int) and model.in_channels > 0:
+        model.convs[0]._model_input = True
+
+
 class ScalableGCN(GCN):
     """PyG's :class:`~torch_geometric.nn.models.GCN` built from :class:`ScalableGCNConv`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _mark_input_layer(self)
 
     def init_conv(self, in_channels: int, out_channels: int, **kwargs: Any) -> GCNConv:
         return ScalableGCNConv(in_channels, out_channels, **kwargs)
@@ -224,6 +329,10 @@ class ScalableGCN(GCN):
 
 class ScalableGraphSAGE(GraphSAGE):
     """PyG's :class:`~torch_geometric.nn.models.GraphSAGE` built from :class:`ScalableSAGEConv`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _mark_input_layer(self)
 
     def init_conv(self, in_channels: Any, out_channels: int, **kwargs: Any) -> SAGEConv:
         return ScalableSAGEConv(in_channels, out_channels, **kwargs)

@@ -6,11 +6,13 @@ import torch
 from graphforget.errors import GraphForgetError
 from graphforget.models import build_model
 from graphforget.models._sparse import (
+    SPARSE_FEATURES_MAX_DENSITY,
     SPARSE_MIN_EDGES,
     SPARSE_MIN_NODES,
     ScalableGCNConv,
     clear_propagation_cache,
     propagation_matrix,
+    sparse_features,
     uses_sparse_propagation,
 )
 from graphforget.testing import small_graph
@@ -124,3 +126,71 @@ def test_lightgcn_sparse_path_matches_pyg(monkeypatch):
     for a, b in zip(*results, strict=True):
         assert torch.allclose(a, b, atol=1e-6), float((a - b).abs().max())
     assert results[0][2].abs().sum() > 0
+
+
+# -- sparse input features (the first layer on bag-of-words features) -------------------
+
+def _bag_of_words(num_nodes, width=300, density=0.03, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(num_nodes, width, generator=g) < density).float()
+
+
+def _fit_steps(name, features_policy, propagation_policy, monkeypatch, steps=5):
+    """A few Adam steps, then the logits, the parameters' gradient and a Hessian-vector
+    product, all with features that do not require a gradient."""
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_FEATURES", features_policy)
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_PROPAGATION", propagation_policy)
+    clear_propagation_cache()
+    data = small_graph(num_nodes=120, seed=1)
+    x = _bag_of_words(data.num_nodes)
+    torch.manual_seed(0)
+    model = build_model(name, x.size(1), 3, dropout=0.0)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(steps):
+        opt.zero_grad()
+        model(x, data.edge_index).pow(2).mean().backward()
+        opt.step()
+    out = model(x, data.edge_index)
+    params = list(model.parameters())
+    grads = torch.autograd.grad(out.pow(2).sum(), params, create_graph=True)
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    hv = torch.cat([h.reshape(-1) for h in torch.autograd.grad(flat.sum(), params)])
+    return [out.detach(), flat.detach(), hv], x
+
+
+@pytest.mark.parametrize("propagation", ["never", "always"])
+@pytest.mark.parametrize("name", ["gcn", "sage"])
+def test_sparse_features_match_dense(name, propagation, monkeypatch):
+    dense, _ = _fit_steps(name, "never", propagation, monkeypatch)
+    sparse, x = _fit_steps(name, "auto", propagation, monkeypatch)
+    assert sparse_features(x) is not None  # auto took the sparse path for these features
+    for a, b in zip(dense, sparse, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 * float(a.abs().max())), float((a - b).abs().max())
+
+
+def test_sparse_features_policy(monkeypatch):
+    monkeypatch.delenv("GRAPHFORGET_SPARSE_FEATURES", raising=False)
+    clear_propagation_cache()
+    bow = _bag_of_words(50)
+    pair = sparse_features(bow)
+    assert pair is not None and sparse_features(bow) is pair  # cached per tensor
+    assert torch.equal(pair[0].to_dense(), bow) and torch.equal(pair[1].to_dense(), bow.t())
+    bow[0, 0] = 1.0 - bow[0, 0]  # modified in place: counted and converted again
+    assert torch.equal(sparse_features(bow)[0].to_dense(), bow)
+    dense = torch.randn(50, 300)
+    assert sparse_features(dense) is None  # above SPARSE_FEATURES_MAX_DENSITY
+    assert sparse_features(bow.clone().requires_grad_()) is None  # gradients to the features
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_FEATURES", "always")
+    assert sparse_features(dense) is not None
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_FEATURES", "never")
+    assert sparse_features(bow) is None
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_FEATURES", "sometimes")
+    with pytest.raises(GraphForgetError, match="GRAPHFORGET_SPARSE_FEATURES"):
+        sparse_features(bow)
+    assert SPARSE_FEATURES_MAX_DENSITY == 0.1
+
+
+@pytest.mark.parametrize("name", ["gcn", "sage"])
+def test_only_the_first_layer_reads_sparse_features(name):
+    model = build_model(name, 300, 3, num_layers=3)
+    assert [getattr(c, "_model_input", False) for c in model.convs] == [True, False, False]
