@@ -388,15 +388,23 @@ class ShardedUnlearner(GNNUnlearner):
                 out.append(old[s])
         return out
 
-    def _build_models(self, checkpoints: list[list[dict[str, Any]]] | None = None
-                      ) -> list[torch.nn.Module | None]:
+    def _build_models(self, checkpoints: list[list[dict[str, Any]]] | None = None,
+                      reuse: tuple[Any, Any] | None = None) -> list[torch.nn.Module | None]:
+        """One eval-mode backbone per shard from its last checkpoint. ``reuse``: the
+        ``(checkpoints, models)`` before a request; a shard whose checkpoint chain is still
+        that very list (untouched by the request) keeps its model object."""
         checkpoints = self.checkpoints_ if checkpoints is None else checkpoints
         config = self._config()
+        old_chains, old_models = reuse if reuse is not None else (None, None)
         models: list[torch.nn.Module | None] = []
         for s, chain in enumerate(checkpoints):
             state = chain[-1]["state"]
             if state is None:
                 models.append(None)
+                continue
+            if old_models is not None and s < len(old_models) and old_chains[s] is chain \
+                    and old_models[s] is not None:
+                models.append(old_models[s])
                 continue
             m = _build_backbone(config, shard_seed(self.seed, s))
             m.load_state_dict(state)
@@ -495,7 +503,7 @@ class ShardedUnlearner(GNNUnlearner):
         previous = (self.checkpoints_, getattr(self, "models_", None))
         self.checkpoints_ = checkpoints
         try:
-            self._build_models()
+            self._build_models(reuse=previous if previous[1] is not None else None)
             if not self.active_shards:
                 raise GraphForgetError("every shard lost all its training nodes: nothing to predict with")
             refit_reason = None

@@ -59,12 +59,19 @@ def test_sisa_on_tabular_data():
 def test_forgetting_a_node_retrains_its_shard_exactly(data, setting):
     u = GraphEraser(epochs=EPOCHS, shards=3, partition="random", setting=setting, seed=7).fit(data)
     before = _shard_states(u)
+    objects = list(u.models_)
     v = int(u.partition_.shard_nodes(1)[0])
     report = u.unlearn(NodeRequest([v]))
     assert report.affected["shards"] == [1]
     after = _shard_states(u)
     for s in (0, 2):
         assert _equal_states(before[s], after[s]), f"shard {s} changed"
+        assert u.models_[s] is objects[s]  # untouched shards keep their model objects
+    assert u.models_[1] is not objects[1]
+    logits = u.predict_logits()
+    rebuilt = u._build_models(list(u.checkpoints_))  # models built afresh predict the same
+    assert all(m is not o for m, o in zip(rebuilt, u.models_, strict=True))
+    assert torch.equal(u.aggregator_.combine(u._shard_log_probs(u.data_, rebuilt)), logits)
     # a fresh training of shard 1 on its retained data with the same per-shard seed
     retained = u.data_
     train = (u.partition_.node_shard == 1) & retained.train_mask
