@@ -77,22 +77,21 @@ _CACHE_SIZE = 3  # the original graph, the retained one and one more (shard view
 _CACHE: OrderedDict[tuple, tuple[Any, ...]] = OrderedDict()
 
 
+def _policy(variable: str) -> str:
+    value = os.environ.get(variable, "auto").strip().lower() or "auto"
+    if value not in _POLICIES:
+        raise GraphForgetError(f"{variable} must be one of {', '.join(_POLICIES)}, got {value!r}")
+    return value
+
+
 def sparse_policy() -> str:
     """The policy from ``GRAPHFORGET_SPARSE_PROPAGATION`` (``auto`` when unset)."""
-    value = os.environ.get("GRAPHFORGET_SPARSE_PROPAGATION", "auto").strip().lower() or "auto"
-    if value not in _POLICIES:
-        raise GraphForgetError(f"GRAPHFORGET_SPARSE_PROPAGATION must be one of "
-                               f"{', '.join(_POLICIES)}, got {value!r}")
-    return value
+    return _policy("GRAPHFORGET_SPARSE_PROPAGATION")
 
 
 def sparse_features_policy() -> str:
     """The policy from ``GRAPHFORGET_SPARSE_FEATURES`` (``auto`` when unset)."""
-    value = os.environ.get("GRAPHFORGET_SPARSE_FEATURES", "auto").strip().lower() or "auto"
-    if value not in _POLICIES:
-        raise GraphForgetError(f"GRAPHFORGET_SPARSE_FEATURES must be one of "
-                               f"{', '.join(_POLICIES)}, got {value!r}")
-    return value
+    return _policy("GRAPHFORGET_SPARSE_FEATURES")
 
 
 _FEATURE_CACHE: OrderedDict[tuple, tuple[Any, ...]] = OrderedDict()
