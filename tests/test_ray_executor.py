@@ -15,7 +15,7 @@ from graphforget.errors import GraphForgetError, JobFailedError
 from graphforget.exact import SISA, GraphEraser, train_shard_job
 from graphforget.exact.guide import GUIDE
 from graphforget.executor import RayExecutor, make_executor
-from graphforget.recommendation import RecEraser, interaction_data
+from graphforget.recommendation import InteractionRequest, RecEraser, interaction_data
 from graphforget.requests import NodeRequest
 from graphforget.testing import small_graph
 from graphforget.testing.distributed import KillWorkerOnce, ray_probe
@@ -138,6 +138,15 @@ def test_receraser_on_ray_equals_serial():
     serial = RecEraser(**fast).fit(rec)
     on_ray = RecEraser(**fast, executor="ray").fit(rec)
     assert on_ray.fingerprint() == serial.fingerprint()
+    ex = on_ray._executor_obj
+    try:  # a request runs on the Ray the fit started, and gives the serial result
+        pair = serial._shard_data(serial.data_)[0][0][:, :1]
+        serial.unlearn(InteractionRequest(pair))
+        on_ray.unlearn(InteractionRequest(pair))
+        assert on_ray._executor_obj is ex
+        assert on_ray.fingerprint() == serial.fingerprint()
+    finally:
+        on_ray.close()
 
 
 # -- faults ------------------------------------------------------------------------------

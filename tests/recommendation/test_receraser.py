@@ -9,6 +9,7 @@ import torch
 
 from graphforget.errors import InvalidRequestError
 from graphforget.exact.receraser import AttentionAggregator, train_rec_shard_job
+from graphforget.executor import make_executor
 from graphforget.recommendation import (
     InteractionRequest,
     RecEraser,
@@ -288,6 +289,26 @@ def test_shard_retraining_is_exact_and_local(data):
     fresh = train_rec_shard_job(u._spec(u.data_, 1, u._shard_data(u.data_)[1]))["state"]
     assert all(torch.equal(fresh[k], u.shards_[1]["state"][k]) for k in fresh)
     assert 0.0 <= u.score() <= 1.0
+
+
+def test_one_executor_serves_fit_and_requests(data, monkeypatch):
+    made = []
+    import graphforget.exact.receraser as module
+
+    def counting(name, **kwargs):
+        made.append(name)
+        return make_executor(name, **kwargs)
+
+    monkeypatch.setattr(module, "make_executor", counting)
+    u = RecEraser(partition="ubp", **FAST).fit(data)
+    ex = u._executor_obj
+    pair = u._shard_data(u.data_)[0][0][:, :1]
+    u.unlearn(InteractionRequest(pair))
+    assert made == ["serial"] and u._executor_obj is ex  # not restarted per request
+    u.close()
+    assert u._executor_obj is None
+    u.unlearn(InteractionRequest(u._shard_data(u.data_)[1][0][:, :1]))  # usable after close
+    assert made == ["serial", "serial"]
 
 
 def test_aggregator_minibatch_rows_match_the_full_tables(data):
