@@ -40,7 +40,7 @@ from typing import Any
 from graphforget._registry import normalize, resolve
 from graphforget.errors import GraphForgetError, JobFailedError, MissingDependencyError
 
-__all__ = ["Executor", "SerialExecutor", "ProcessExecutor", "RayExecutor", "derive_seed",
+__all__ = ["Executor", "OwnsExecutor", "SerialExecutor", "ProcessExecutor", "RayExecutor", "derive_seed",
            "make_executor", "register_executor", "executor_names", "job_label"]
 
 
@@ -503,3 +503,26 @@ def make_executor(name: str | Executor | None = "serial", **kwargs: Any) -> Exec
 
     discover()
     return resolve(name or "serial", _EXECUTORS, "executor")(**kwargs)
+
+
+class OwnsExecutor:
+    """Mixin of unlearners with ``executor`` / ``executor_kwargs`` parameters: one executor,
+    started on first use and kept between ``fit`` and the requests until :meth:`close`."""
+
+    executor: str | Executor
+    executor_kwargs: dict[str, Any] | None
+
+    def _executor(self) -> Executor:
+        ex = getattr(self, "_executor_obj", None)
+        if ex is None:
+            ex = make_executor(self.executor, **(self.executor_kwargs or {}))
+            self._executor_obj = ex
+        return ex
+
+    def close(self) -> None:
+        """Releases the executor's workers (a process pool, a Ray this executor started); the
+        unlearner stays usable and starts a new executor when it next trains."""
+        ex = getattr(self, "_executor_obj", None)
+        if ex is not None:
+            ex.close()
+            self._executor_obj = None

@@ -46,7 +46,7 @@ from torch_geometric.data import Data
 
 from graphforget._registry import register_method, resolve_method
 from graphforget.errors import GraphForgetError
-from graphforget.executor import Executor, derive_seed, make_executor
+from graphforget.executor import OwnsExecutor, derive_seed
 from graphforget.partition import Partition
 from graphforget.recommendation._data import (
     InteractionRequest,
@@ -123,7 +123,7 @@ class _ModeGuarantee:
 
 
 @register_method("receraser", "rec-eraser")
-class RecEraser(_RecommenderBase):
+class RecEraser(OwnsExecutor, _RecommenderBase):
     r"""RecEraser: balanced shards, one recommender per shard, attention aggregation
     (see the module docs).
 
@@ -243,23 +243,6 @@ class RecEraser(_RecommenderBase):
 
     def _key(self, spec: dict[str, Any]) -> str:
         return state_fingerprint([spec["train"], spec["val"], spec["seed"], spec["config"], spec["model"]])
-
-    def _executor(self) -> Executor:
-        """The shard jobs' executor, started once and kept between fit and requests (a Ray
-        or process pool is not restarted for every request)."""
-        ex = getattr(self, "_executor_obj", None)
-        if ex is None:
-            ex = make_executor(self.executor, **(self.executor_kwargs or {}))
-            self._executor_obj = ex
-        return ex
-
-    def close(self) -> None:
-        """Releases the executor's workers (process pool, a Ray this executor started); the
-        unlearner stays usable and starts a new executor when it next trains."""
-        ex = getattr(self, "_executor_obj", None)
-        if ex is not None:
-            ex.close()
-            self._executor_obj = None
 
     def _train(self, data: Data, shards: list[int], per_shard: list[tuple[Tensor, Tensor]]
                ) -> dict[int, dict[str, Any]]:

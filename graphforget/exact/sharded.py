@@ -36,7 +36,7 @@ from torch_geometric.utils import k_hop_subgraph
 
 from graphforget.errors import GraphForgetError
 from graphforget.exact._aggregators import Aggregator, make_aggregator
-from graphforget.executor import Executor, derive_seed, make_executor
+from graphforget.executor import OwnsExecutor, derive_seed
 from graphforget.gnn import GNNUnlearner
 from graphforget.models import build_model, receptive_hops
 from graphforget.partition import Partition, induced_view, make_partitioner
@@ -152,7 +152,7 @@ def train_shard_job(data: Data, spec: dict[str, Any]) -> list[dict[str, Tensor] 
     return out
 
 
-class ShardedUnlearner(GNNUnlearner):
+class ShardedUnlearner(OwnsExecutor, GNNUnlearner):
     r"""Shared machinery of :class:`GraphEraser` and :class:`SISA` (see the module docs).
 
     Args:
@@ -253,20 +253,6 @@ class ShardedUnlearner(GNNUnlearner):
         if kwargs.get("norm") not in (None, "none") or self.model.lower() in ("gin",):
             return None
         return receptive_hops(self.model, self.num_layers, kwargs)
-
-    def _executor(self) -> Executor:
-        ex = getattr(self, "_executor_obj", None)
-        if ex is None:
-            ex = make_executor(self.executor, **(self.executor_kwargs or {}))
-            self._executor_obj = ex
-        return ex
-
-    def close(self) -> None:
-        """Releases executor workers (process pools); the unlearner stays usable."""
-        ex = getattr(self, "_executor_obj", None)
-        if ex is not None:
-            ex.close()
-            self._executor_obj = None
 
     # -- membership ---------------------------------------------------------------------
     @staticmethod

@@ -293,7 +293,7 @@ def test_shard_retraining_is_exact_and_local(data):
 
 def test_one_executor_serves_fit_and_requests(data, monkeypatch):
     made = []
-    import graphforget.exact.receraser as module
+    import graphforget.executor as module
 
     def counting(name, **kwargs):
         made.append(name)
