@@ -381,15 +381,14 @@ class ShardedUnlearner(OwnsExecutor, GNNUnlearner):
         that very list (untouched by the request) keeps its model object."""
         checkpoints = self.checkpoints_ if checkpoints is None else checkpoints
         config = self._config()
-        old_chains, old_models = reuse if reuse is not None else (None, None)
+        old_chains, old_models = reuse or (None, None)
         models: list[torch.nn.Module | None] = []
         for s, chain in enumerate(checkpoints):
             state = chain[-1]["state"]
             if state is None:
                 models.append(None)
                 continue
-            if old_models is not None and s < len(old_models) and old_chains[s] is chain \
-                    and old_models[s] is not None:
+            if old_models is not None and old_chains[s] is chain:  # untouched: built from this state
                 models.append(old_models[s])
                 continue
             m = _build_backbone(config, shard_seed(self.seed, s))
@@ -489,7 +488,7 @@ class ShardedUnlearner(OwnsExecutor, GNNUnlearner):
         previous = (self.checkpoints_, getattr(self, "models_", None))
         self.checkpoints_ = checkpoints
         try:
-            self._build_models(reuse=previous if previous[1] is not None else None)
+            self._build_models(reuse=previous)
             if not self.active_shards:
                 raise GraphForgetError("every shard lost all its training nodes: nothing to predict with")
             refit_reason = None

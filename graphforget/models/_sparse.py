@@ -29,8 +29,8 @@ has 34k nodes and 496k edges). The environment variable
 ``GRAPHFORGET_SPARSE_PROPAGATION`` overrides the policy: ``always``, ``never`` or
 ``auto`` (the default). The two paths agree up to float rounding (summation order).
 
-**Sparse input features.** Bag-of-words features (Cora, CiteSeer, Coauthor: 1 to 2% of
-the entries are non-zero) make the first layer's dense ``[n, F] x [F, h]`` products, forward
+**Sparse input features.** Bag-of-words features (0.4 to 1.3% of the entries are non-zero
+on Cora, CiteSeer and the Coauthor graphs) make the first layer's dense ``[n, F] x [F, h]`` products, forward
 and backward, the bulk of a training step on graphs of a few hundred to a few thousand
 nodes (GraphEraser's shard graphs). The first layer of :class:`ScalableGCN` and
 :class:`ScalableGraphSAGE` therefore multiplies a cached CSR copy of the input features
@@ -116,7 +116,7 @@ def sparse_features(x: Any) -> tuple[Tensor, Tensor] | None:
     if policy == "always" or int(torch.count_nonzero(x)) <= SPARSE_FEATURES_MAX_DENSITY * x.numel():
         with warnings.catch_warnings():  # torch's "sparse CSR support is in beta" notice
             warnings.simplefilter("ignore")
-            coo = x.detach().to_sparse_coo()
+            coo = x.to_sparse_coo()
             out = (coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr())
     _FEATURE_CACHE[key] = (weakref.ref(x), out)
     while len(_FEATURE_CACHE) > _CACHE_SIZE:
@@ -129,9 +129,10 @@ def _sparse_linear(features: tuple[Tensor, Tensor], weight: Tensor) -> Tensor:
     return sparse_propagate(features[0], features[1], weight.t())
 
 
-def _input_features(layer: Any, x: Any) -> tuple[Tensor, Tensor] | None:
-    """The sparse features when ``layer`` is a model's first layer and ``x`` qualifies."""
-    if not getattr(layer, "_model_input", False):
+def _input_features(layer: Any, x: Any, edge_index: Any) -> tuple[Tensor, Tensor] | None:
+    """The sparse features when ``layer`` is a model's first layer, ``x`` qualifies and the
+    graph comes as an ``edge_index`` tensor."""
+    if not getattr(layer, "_model_input", False) or not isinstance(edge_index, Tensor):
         return None
     return sparse_features(x)
 
@@ -258,7 +259,7 @@ class ScalableGCNConv(GCNConv):
     def forward(self, x: Tensor, edge_index: Any, edge_weight: Tensor | None = None) -> Tensor:
         plain = self.normalize and self.add_self_loops and not self.improved and not self.cached \
             and isinstance(x, Tensor)
-        features = _input_features(self, x) if plain and isinstance(edge_index, Tensor) else None
+        features = _input_features(self, x, edge_index) if plain else None
         if plain and uses_sparse_propagation(edge_index, edge_weight, x.size(0)):
             adj, adj_t = propagation_matrix(edge_index, x.size(0), edge_weight, "gcn", x.dtype)
             h = self.lin(x) if features is None else _sparse_linear(features, self.lin.weight)
@@ -280,7 +281,7 @@ class ScalableSAGEConv(SAGEConv):
 
     def forward(self, x: Any, edge_index: Any, size: Any = None) -> Tensor:
         plain = isinstance(x, Tensor) and size is None and self.aggr == "mean" and not self.project
-        features = _input_features(self, x) if plain and isinstance(edge_index, Tensor) else None
+        features = _input_features(self, x, edge_index) if plain else None
         sparse = plain and uses_sparse_propagation(edge_index, None, x.size(0))
         if features is not None:
             # project, then aggregate: (D^-1 A X) W_l = D^-1 A (X W_l), on h columns
