@@ -365,6 +365,39 @@ def _job_call(kind: str, spec: dict[str, Any], root: str | None) -> tuple[dict[s
     return record, time.perf_counter() - start
 
 
+def _group_call(*jobs: tuple[str, dict[str, Any], str | None]) -> list[tuple[dict[str, Any], float]]:
+    """Runs a group of cells one after another in one process, so that cells sharing a
+    reference (``share_reference``) fit it, and its noise floor, once."""
+    return [_job_call(*job) for job in jobs]
+
+
+def _reference_group(job: Job) -> tuple | None:
+    """The cells that share one retrain (same data, seed, backbone and request), or None
+    for a job that shares nothing."""
+    spec = job.spec
+    if job.kind != "cell" or not spec.get("share_reference"):
+        return None
+    return (spec.get("task"), job.dataset, spec.get("split"), job.seed, spec.get("model"),
+            spec.get("request"), spec.get("ratio"), spec.get("poison"))
+
+
+def _groups(todo: list[Job]) -> list[list[int]]:
+    """Indices of ``todo`` in dispatch units: the cells of one reference group together (in
+    plan order), every other job alone."""
+    units: list[list[int]] = []
+    by_group: dict[tuple, list[int]] = {}
+    for i, job in enumerate(todo):
+        group = _reference_group(job)
+        if group is None:
+            units.append([i])
+        elif group in by_group:
+            by_group[group].append(i)
+        else:
+            by_group[group] = [i]
+            units.append(by_group[group])
+    return units
+
+
 def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: Any = "serial",
               root: str | None = None, progress: Callable[[int, int, int], None] | None = None,
               jobs: list[Job] | None = None, executor_kwargs: dict[str, Any] | None = None
@@ -374,6 +407,8 @@ def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: Any =
 
     Each job's record is cached the moment it finishes (pooled executors keep every
     worker busy, in any order), so an interrupted run loses only the jobs in flight.
+    Cells that share a reference (``share_reference``) run as one unit in one worker, so
+    their retrain and its noise floor are fitted once per (data, seed, backbone, request).
     ``executor="ray"`` runs the jobs here and the shards of sharded methods on Ray
     (:func:`graphforget.bench.runner.cell_executor`; ``executor_kwargs={"address": ...}``);
     cache keys do not depend on the executor."""
@@ -393,13 +428,18 @@ def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: Any =
     if todo:
         owned, cells, context = cell_executor(executor, executor_kwargs)
         try:
-            args = [(j.kind, j.spec, root or _root(j.spec)) for j in todo]
+            units = _groups(todo)
+            args = [tuple((todo[i].kind, todo[i].spec, root or _root(todo[i].spec)) for i in unit)
+                    for unit in units]
+            done = 0
             with context:
-                for done, (i, (record, seconds)) in enumerate(cells.as_completed(_job_call, args), start=1):
-                    cache.put(todo[i], record, seconds)
-                    results[todo[i].key] = record
-                    if progress:
-                        progress(cached + done, len(jobs), cached)
+                for u, outputs in cells.as_completed(_group_call, args):
+                    for i, (record, seconds) in zip(units[u], outputs, strict=True):
+                        cache.put(todo[i], record, seconds)
+                        results[todo[i].key] = record
+                        done += 1
+                        if progress:
+                            progress(cached + done, len(jobs), cached)
         finally:
             owned.close()
     return [(job, results[job.key]) for job in jobs]

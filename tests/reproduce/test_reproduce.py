@@ -541,3 +541,38 @@ def test_from_results_re_renders_without_recomputing(tmp_path, monkeypatch):
     assert "A note added after the run." in page and "not comparable" in page
     assert [r for _, r in again["results"]] == [r for _, r in first["results"]]
     assert "--from-results" in page
+
+
+def test_cells_sharing_a_reference_run_as_one_unit_and_fit_it_once(tmp_path, monkeypatch):
+    from graphforget.bench import runner
+
+    cfg = tiny_config()
+    cfg["protocol"].update(share_reference=True, methods=["retrain", "gif", "if"])
+    config = validate(cfg, "tiny.yaml")
+    jobs = plan(config)  # method-major: retrain s0, retrain s1, gif s0, ...
+    units = _runner._groups(jobs)
+    assert [[jobs[i].seed for i in unit] for unit in units] == [[0, 0, 0], [1, 1, 1]]
+    assert [jobs[i].label for i in units[0]] == ["retrain", "gif", "if"]
+    # a table without a shared reference dispatches each job alone
+    plain = plan(validate(tiny_config(), "tiny.yaml"))
+    assert _runner._groups(plain) == [[i] for i in range(len(plain))]
+
+    from graphforget.exact.retrain import Retrain
+
+    fits = []
+    original = Retrain.fit
+
+    def counting_fit(self, data, *args, **kwargs):
+        fits.append(type(self).__name__)
+        return original(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(Retrain, "fit", counting_fit)
+    runner._REFERENCE_CACHE.clear()
+    pairs = _runner.run_table(config, tmp_path / "cache")
+    assert len(pairs) == 6 and all(record["retrain_seconds"] > 0 for _, record in pairs)
+    # per seed: the retrain method's own fit and the one reference the three cells share
+    # (unshared, every cell would fit its own: 2 * (1 + 3))
+    assert len(fits) == 2 * 2
+    for seed in (0, 1):
+        times = {record["retrain_seconds"] for job, record in pairs if job.seed == seed}
+        assert len(times) == 1
