@@ -48,9 +48,11 @@ def compute_listing() -> dict[str, Any]:
     methods = []
     for name in method_names():
         cls = resolve_method(name)
-        methods.append({"name": name, "guarantee": cls.guarantee.value,
-                        "tasks": [t.value for t in cls.tasks],
-                        "requests": [r.kind for r in cls.supported_requests]})
+        entry = {"name": name, "guarantee": cls.guarantee.value, "tasks": [t.value for t in cls.tasks],
+                 "requests": [r.kind for r in cls.supported_requests]}
+        if cls.task_requests:  # kinds served on some tasks only
+            entry["task_requests"] = {t: [r.kind for r in kinds] for t, kinds in cls.task_requests.items()}
+        methods.append(entry)
     return {"methods": methods, "datasets": list(dataset_names()), "models": list(model_names()),
             "tasks": list(task_names())}
 

@@ -267,6 +267,21 @@ def state_fingerprint(state: Any) -> str:
 # ---------------------------------------------------------------------------
 # the contract
 # ---------------------------------------------------------------------------
+class _class_or_instance:
+    """A method that receives its class and, called on an instance, that instance (else
+    ``None``): :meth:`Unlearner.supports` answers for a class and for a fitted unlearner."""
+
+    def __init__(self, func: Any) -> None:
+        self.func = func
+        self.__doc__ = func.__doc__
+        self.__name__ = func.__name__
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        import functools
+
+        return functools.partial(self.func, owner, obj)
+
+
 class Unlearner:
     """Base class of every unlearning method.
 
@@ -276,6 +291,9 @@ class Unlearner:
     Class attributes:
         guarantee: :class:`Guarantee`.
         supported_requests: request classes served (subclasses of those count too).
+        task_requests: where a kind is served on some tasks only, the request classes
+            served on each restricted task (``{"node": (NodeRequest,)}``); a task not
+            named serves all of ``supported_requests``.
         tasks: :class:`Task` values served.
         noise_parameter: name of the ``__init__`` argument that scales the noise of a
             certified method (the conformance suite checks that it changes the model).
@@ -286,6 +304,7 @@ class Unlearner:
     method_name: ClassVar[str] = "unlearner"
     guarantee: ClassVar[Guarantee] = Guarantee.APPROXIMATE
     supported_requests: ClassVar[tuple[type[ForgetRequest], ...]] = ()
+    task_requests: ClassVar[dict[str, tuple[type[ForgetRequest], ...]]] = {}
     tasks: ClassVar[tuple[Task, ...]] = (Task.NODE,)
     noise_parameter: ClassVar[str | None] = None
     supported_models: ClassVar[tuple[str, ...] | None] = None
@@ -359,20 +378,38 @@ class Unlearner:
         return f"{type(self).__name__}({args})"
 
     # -- declarations ------------------------------------------------------------
-    @classmethod
-    def supports(cls, request: ForgetRequest | type[ForgetRequest]) -> bool:
-        """Whether this method serves requests of this kind."""
+    @_class_or_instance
+    def supports(cls, self: Unlearner | None, request: ForgetRequest | type[ForgetRequest],
+                 task: str | None = None) -> bool:
+        """Whether this method serves requests of this kind: on ``task`` (``"node"``,
+        ``"link"``, ...) where given, on a fitted unlearner the task it was fitted for, else
+        on any of its tasks (a method may serve a kind on one task only,
+        :attr:`task_requests`)."""
         rtype = request if isinstance(request, type) else type(request)
-        return any(issubclass(rtype, s) for s in cls.supported_requests)
+        return any(issubclass(rtype, s) for s in cls.requests_for(self._task() if task is None and
+                                                                   self is not None else task))
+
+    @classmethod
+    def requests_for(cls, task: str | None = None) -> tuple[type[ForgetRequest], ...]:
+        """The request kinds served on ``task`` (all of :attr:`supported_requests` when
+        ``task`` is None or not restricted by :attr:`task_requests`)."""
+        return tuple(cls.task_requests.get(str(task), cls.supported_requests) if task else cls.supported_requests)
+
+    def _task(self) -> str | None:
+        """The task this unlearner was fitted for, where it serves several (else None)."""
+        return getattr(self, "task_", None)
 
     def _check_supported(self, request: Any) -> None:
         if not isinstance(request, ForgetRequest):
             raise TypeError(
                 f"unlearn() expects a ForgetRequest, got {type(request).__name__}")
         if not self.supports(request):
-            kinds = ", ".join(s.kind for s in self.supported_requests) or "none"
+            task = self._task()
+            kinds = ", ".join(s.kind for s in self.requests_for(task)) or "none"
+            names = {"node": "node classification", "link": "link prediction", "graph": "graph classification"}
+            where = f" on {names.get(task, f'the {task} task')}" if task and task in self.task_requests else ""
             raise UnsupportedRequestError(
-                f"{self.method_name} cannot serve {request.kind} requests; it supports: {kinds}")
+                f"{self.method_name} cannot serve {request.kind} requests{where}; it supports: {kinds}")
 
     # -- lifecycle ---------------------------------------------------------------
     @property

@@ -23,6 +23,14 @@ node embeddings (first message-passing layer, mean squared error):
 The student starts from the trained parameters (``student="original"``) or from a fresh
 initialisation (``student="fresh"``, the backbone's seeded initialisation) and takes
 ``unlearn_epochs`` Adam steps, without dropout (``unlearn_dropout``).
+
+**Link prediction** (the paper's edge and node unlearning, evaluated by AUC on
+GNNDelete's protocol): the responses are the link predictor's edge probabilities. The
+preserver teaches the retained training edges and a fixed, seeded set of as many
+non-edges; the destroyer teaches the deleted training edges (an edge request's, or every
+training edge of a deleted node). The embedding terms keep the retained nodes' first-layer
+embeddings at the preserver's (all nodes for an edge request: its knowledge is edges)
+and send a deleted node's to the destroyer's.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 from torch_geometric.data import Data
 
 from graphforget._params import check_int, check_number
@@ -40,9 +49,11 @@ from graphforget._registry import register_method
 from graphforget.approx.distillation import first_layer_output, forget_view, kd_loss
 from graphforget.errors import GraphForgetError
 from graphforget.executor import derive_seed
-from graphforget.gnn import GNNUnlearner
+from graphforget.link._metrics import deleted_edges
+from graphforget.link._split import canonical_edges, edge_keys, sample_non_edges
+from graphforget.link._unlearner import LinkGNNUnlearner
 from graphforget.models import build_model
-from graphforget.requests import ForgetRequest, NodeRequest
+from graphforget.requests import EdgeRequest, ForgetRequest, NodeRequest
 from graphforget.training import seeded
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
 from graphforget.user_model import fresh_module, message_passing_layers
@@ -53,7 +64,7 @@ STUDENTS = ("original", "fresh")
 
 
 @register_method("d2dgn")
-class D2DGN(GNNUnlearner):
+class D2DGN(LinkGNNUnlearner):
     r"""D2DGN: a student distils the retained nodes from the trained model and the deleted
     nodes from an untrained one.
 
@@ -80,14 +91,18 @@ class D2DGN(GNNUnlearner):
     """
 
     guarantee = Guarantee.APPROXIMATE
-    supported_requests = (NodeRequest,)
-    tasks = (Task.NODE,)
+    supported_requests = (NodeRequest, EdgeRequest)
+    #: on node classification an edge's knowledge is not a set of node outputs the destroyer
+    #: could teach without damaging the retained endpoints: edge requests on links only
+    task_requests = {"node": (NodeRequest,)}
+    tasks = (Task.NODE, Task.LINK)
     attachable = True
 
     def __init__(self, model: str = "gcn", hidden_channels: int = 64, num_layers: int = 2,
                  dropout: float = 0.5, lr: float = 0.01, weight_decay: float = 5e-4,
                  epochs: int = 200, patience: int | None = None, seed: int = 0,
-                 model_kwargs: dict[str, Any] | None = None, unlearn_epochs: int = 50,
+                 model_kwargs: dict[str, Any] | None = None, decoder: str = "dot",
+                 task: str = "auto", unlearn_epochs: int = 50,
                  unlearn_lr: float = 1e-3, alpha: float = 0.8, temperature: float = 1.0,
                  embedding_weight: float = 1.0, student: str = "original",
                  unlearn_dropout: bool = False,
@@ -97,7 +112,7 @@ class D2DGN(GNNUnlearner):
                          dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
                          patience=patience, seed=seed, model_kwargs=model_kwargs,
                          train_fn=train_fn, forward_fn=forward_fn, loss_fn=loss_fn,
-                         device=device, dtype=dtype)
+                         device=device, dtype=dtype, decoder=decoder, task=task)
         self.unlearn_dropout = unlearn_dropout
         self.unlearn_epochs = unlearn_epochs
         self.unlearn_lr = unlearn_lr
@@ -129,6 +144,8 @@ class D2DGN(GNNUnlearner):
 
     def _destroyer(self) -> torch.nn.Module:
         with seeded(derive_seed(self.seed, "d2dgn-destroyer", len(self.history_))):
+            if self.is_link:
+                return self._link_predictor().eval()
             if self.is_user_model:
                 return self._wrap(fresh_module(self.model)).eval()
             model = build_model(self.model, self.in_channels_, self.num_classes_,
@@ -140,12 +157,20 @@ class D2DGN(GNNUnlearner):
         self._check_params()
         t0 = time.perf_counter()
         view = forget_view(request, self.data_, retained)
-        deleted = request.node_ids
-        kept = (~retained.forgotten_mask).nonzero().view(-1)
+        if self.is_link:
+            terms = self._link_terms(request, retained)
+        else:
+            deleted = request.node_ids
+            kept = (~retained.forgotten_mask).nonzero().view(-1)
         with torch.no_grad():
             self.model_.eval()
+            destroyer = self._destroyer()
             keep_out, keep_emb = first_layer_output(self.model_, view)
-            gone_out, gone_emb = first_layer_output(self._destroyer(), view)
+            gone_out, gone_emb = first_layer_output(destroyer, view)
+            if self.is_link:  # the responses: the teachers' edge logits
+                keep_out = self.model_.decode(keep_out, terms["kept_pairs"])
+                gone_out = destroyer.decode(gone_out, terms["deleted_pairs"])
+                kept, deleted = terms["kept_nodes"], terms["deleted_nodes"]
         if self.student == "original":
             student = copy.deepcopy(self.model_)
         else:
@@ -159,11 +184,15 @@ class D2DGN(GNNUnlearner):
                 student.train(bool(self.unlearn_dropout))
                 opt.zero_grad()
                 out, emb = first_layer_output(student, view)
-                loss_r = kd_loss(out[kept], keep_out[kept], temp)
-                loss_f = kd_loss(out[deleted], gone_out[deleted], temp)
+                if self.is_link:
+                    loss_r = _edge_kd(student.decode(out, terms["kept_pairs"]), keep_out, temp)
+                    loss_f = _edge_kd(student.decode(out, terms["deleted_pairs"]), gone_out, temp)
+                else:
+                    loss_r = kd_loss(out[kept], keep_out[kept], temp)
+                    loss_f = kd_loss(out[deleted], gone_out[deleted], temp)
                 if beta and emb is not None and keep_emb is not None and gone_emb is not None:
-                    loss_r = loss_r + beta * F.mse_loss(emb[kept], keep_emb[kept])
-                    loss_f = loss_f + beta * F.mse_loss(emb[deleted], gone_emb[deleted])
+                    loss_r = loss_r + beta * _mse(emb[kept], keep_emb[kept])
+                    loss_f = loss_f + beta * _mse(emb[deleted], gone_emb[deleted])
                 loss = alpha * loss_r + (1 - alpha) * loss_f
                 loss.backward()
                 opt.step()
@@ -175,4 +204,40 @@ class D2DGN(GNNUnlearner):
         self._commit_model(student)  # an attached user model is updated in place
         report.breakdown.update(teachers=t1 - t0, distil=t2 - t1)
         report.affected.update(nodes=int(deleted.numel()), retained=int(kept.numel()))
+        if self.is_link:
+            report.affected.update(edges_deleted=int(terms["deleted_pairs"].size(1)),
+                                   edges_retained=int(terms["kept_pairs"].size(1)) // 2)
         report.diagnostics.update(loss_start=history[0], loss_end=history[-1])
+
+    # -- link prediction -----------------------------------------------------------
+    def _link_terms(self, request: ForgetRequest, retained: Data) -> dict[str, Tensor]:
+        """The pairs and nodes each teacher teaches on the link task: the retained training
+        edges plus as many fixed, seeded non-edges (preserver), the deleted training edges
+        (destroyer), and the nodes whose embeddings each keeps."""
+        n = int(self.data_.num_nodes)
+        gone = deleted_edges(self.data_, retained)
+        if gone.size(1) == 0:
+            raise GraphForgetError("d2dgn (link): the request deletes no training edge")
+        kept = canonical_edges(retained.edge_index)
+        g = torch.Generator().manual_seed(derive_seed(self.seed, "d2dgn-negatives", len(self.history_)))
+        negatives = sample_non_edges(None, n, kept.size(1), g, avoid_keys=edge_keys(self.data_.edge_index, n))
+        device = kept.device
+        if isinstance(request, NodeRequest):
+            deleted_nodes = torch.unique(request.node_ids)
+        else:  # an edge request's knowledge is its edges: every node keeps its embedding
+            deleted_nodes = torch.empty(0, dtype=torch.long, device=device)
+        keep = torch.ones(n, dtype=torch.bool, device=device)
+        keep[deleted_nodes] = False
+        return {"kept_pairs": torch.cat([kept, negatives.to(device)], dim=1), "deleted_pairs": gone,
+                "kept_nodes": keep.nonzero().view(-1), "deleted_nodes": deleted_nodes}
+
+
+def _edge_kd(student: Tensor, teacher: Tensor, temperature: float) -> Tensor:
+    """:func:`kd_loss` between Bernoulli edge probabilities given their logits ``[k]``."""
+    zero = torch.zeros_like(student)
+    return kd_loss(torch.stack([zero, student], -1), torch.stack([torch.zeros_like(teacher), teacher], -1),
+                   temperature)
+
+
+def _mse(a: Tensor, b: Tensor) -> Tensor:
+    return F.mse_loss(a, b) if a.numel() else a.sum() * 0.0

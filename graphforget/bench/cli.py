@@ -403,7 +403,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for kind, ratio in (("edge", args.ratio), ("node", args.ratio)):
             from graphforget.requests import request_class
 
-            if not cls.supports(request_class(kind)):
+            if not cls.supports(request_class(kind), task="node"):
                 continue
             p = {k: v for k, v in params.items() if k in cls.param_names()}
             p.update(getattr(cls, "demo_params", {}) or {})
@@ -427,8 +427,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     out = listing()
     lines = ["methods:"]
     for m in out["methods"]:
+        only = "".join(f" ({task}: {', '.join(kinds)})" for task, kinds in m.get("task_requests", {}).items())
         lines.append(f"  {m['name']:<24} {m['guarantee']:<12} tasks: {', '.join(m['tasks'])}; "
-                     f"requests: {', '.join(m['requests'])}")
+                     f"requests: {', '.join(m['requests'])}{only}")
     lines.append("datasets: " + ", ".join(out["datasets"]))
     lines.append("models:   " + ", ".join(out["models"]))
     lines.append("tasks:    " + ", ".join(out["tasks"]))

@@ -96,15 +96,19 @@ class LinkGNNUnlearner(GNNUnlearner):
     def _build_model(self) -> torch.nn.Module:
         if not self.is_link:
             return super()._build_model()
-        if self.is_user_model:
-            with seeded(self.seed):
-                encoder = self._wrap(fresh_module(self.model))
-                return LinkPredictor(encoder, int(self.user_out_channels_), self.decoder)
         with seeded(self.seed):
-            encoder = build_model(self.model, self.in_channels_, self.hidden_channels,
-                                  hidden_channels=self.hidden_channels, num_layers=self.num_layers,
-                                  dropout=self.dropout, **(self.model_kwargs or {}))
-            return self._place(LinkPredictor(encoder, self.hidden_channels, self.decoder))
+            return self._link_predictor()
+
+    def _link_predictor(self) -> LinkPredictor:
+        """A freshly initialised link predictor, drawn from the caller's random state
+        (:meth:`_build_model` seeds it with ``seed``)."""
+        if self.is_user_model:
+            return LinkPredictor(self._wrap(fresh_module(self.model)), int(self.user_out_channels_),
+                                 self.decoder)
+        encoder = build_model(self.model, self.in_channels_, self.hidden_channels,
+                              hidden_channels=self.hidden_channels, num_layers=self.num_layers,
+                              dropout=self.dropout, **(self.model_kwargs or {}))
+        return self._place(LinkPredictor(encoder, self.hidden_channels, self.decoder))
 
     def _train_fresh(self, data: Data) -> torch.nn.Module:
         if not self.is_link:

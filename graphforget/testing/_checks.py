@@ -145,16 +145,16 @@ def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | N
     if attach is None:
         proto = _fresh(factory)
     cls = type(proto)
-    if requests is None:
-        requests = [r for r in _default_requests(data).values() if cls.supports(r)]
-        # SampleRequest is a NodeRequest: only exercise it separately when it is distinct
-        if any(type(r) is NodeRequest for r in requests):
-            requests = [r for r in requests if type(r) is not SampleRequest]
-    assert requests, f"{cls.__name__} supports none of the default request kinds; pass requests="
     done: dict[str, Any] = {"method": cls.__name__, "checks": []}
 
     u = fit(_fresh(factory))
     assert u.is_fitted, "fit() did not leave the unlearner fitted"
+    if requests is None:  # the kinds the fitted unlearner serves (on the task it was fitted for)
+        requests = [r for r in _default_requests(data).values() if u.supports(r)]
+        # SampleRequest is a NodeRequest: only exercise it separately when it is distinct
+        if any(type(r) is NodeRequest for r in requests):
+            requests = [r for r in requests if type(r) is not SampleRequest]
+    assert requests, f"{cls.__name__} supports none of the default request kinds; pass requests="
 
     # 1. empty request is the identity
     before = u.fingerprint()
@@ -169,7 +169,7 @@ def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | N
 
     # 2. unsupported requests raise and leave the state untouched
     for candidate in _default_requests(data).values():
-        if not cls.supports(candidate):
+        if not u.supports(candidate):
             try:
                 u.unlearn(candidate)
             except UnsupportedRequestError:
@@ -190,16 +190,16 @@ def check_unlearner(factory: Callable[[], Unlearner] | Unlearner, data: Data | N
     n = data.num_nodes
     train = data.train_mask.nonzero().view(-1)
     bad: list[Callable[[], ForgetRequest]] = []
-    if cls.supports(NodeRequest):
+    if u.supports(NodeRequest):
         bad += [lambda: NodeRequest([n]), lambda: NodeRequest([-1]),
                 lambda: NodeRequest([int(train[0]), int(train[0])]),
                 lambda: NodeRequest(torch.tensor([0.5])), lambda: NodeRequest([[0, 1]])]
-    if cls.supports(EdgeRequest):
+    if u.supports(EdgeRequest):
         adj = set(map(tuple, data.edge_index.t().tolist()))
         missing = next((i, j) for i in range(n) for j in range(i + 1, n) if (i, j) not in adj)
         bad += [lambda: EdgeRequest([missing]), lambda: EdgeRequest([[0, n]]),
                 lambda: EdgeRequest(torch.zeros(3, 2, dtype=torch.long))]
-    if cls.supports(FeatureRequest):
+    if u.supports(FeatureRequest):
         d = data.x.size(1)
         bad += [lambda: FeatureRequest([int(train[0])], [d]), lambda: FeatureRequest([n])]
     for make in bad:
@@ -338,9 +338,9 @@ def check_moves_toward_retrain(factory: Callable[[], Unlearner] | Unlearner, dat
     if fixture is None:
         return None
     flipped, request = fixture
-    if not cls.supports(request):
+    if not cls.supports(request, task="node"):
         sample = SampleRequest(request.node_ids)
-        if not cls.supports(sample):
+        if not cls.supports(sample, task="node"):
             return None
         request = sample
     u = _fresh(factory).fit(flipped)
