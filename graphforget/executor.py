@@ -33,6 +33,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -185,10 +186,31 @@ def _unpack(packed: tuple[bytes, list[Any]]) -> Any:
 _WORKER_SHARED: dict[str, Any] = {}
 
 
-def _init_worker(threads: int) -> None:
+#: seconds between a worker's checks that the process that started it is still alive
+PARENT_CHECK_SECONDS = 2.0
+
+
+def _init_worker(threads: int, parent: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(max(1, int(threads)))
+    if parent is not None:
+        _exit_with_parent(parent)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Ends this worker when the process that started it is gone (killed, say, by a SIGTERM
+    that gave it no chance to shut the pool down): otherwise the worker would finish its
+    job, possibly many minutes of CPU time, for nobody."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_SECONDS)
+            if os.getppid() != parent:  # re-parented: the parent died
+                os._exit(1)
+
+    threading.Thread(target=watch, name="graphforget-parent-watch", daemon=True).start()
 
 
 def _load_shared(path: str) -> Any:
@@ -233,7 +255,8 @@ class ProcessExecutor(Executor):
 
             self._pool = ProcessPoolExecutor(max_workers=self.workers,
                                              mp_context=mp.get_context("spawn"),
-                                             initializer=_init_worker, initargs=(self.threads,))
+                                             initializer=_init_worker,
+                                             initargs=(self.threads, os.getpid()))
         return self._pool
 
     def _failed(self, index: int, args: Sequence[Any], exc: BaseException,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import os
 
 import pytest
 
@@ -106,3 +107,60 @@ def test_an_executor_object_saves_as_its_kind(tmp_path):
     loaded.unlearn(NodeRequest([node]))
     u.unlearn(NodeRequest([node]))
     assert torch.equal(loaded.predict_logits(), u.predict_logits())
+
+
+def _children(pid: int, marker: str) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and marker in cmd:
+            out.append(int(entry))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc (Linux)")
+def test_process_workers_exit_when_their_parent_is_killed():
+    # a parent killed by a signal cannot shut its pool down; its workers used to run their
+    # job to the end (minutes of CPU for nobody)
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import time\nfrom graphforget.executor import ProcessExecutor\n"
+              "ProcessExecutor(workers=1).map(time.sleep, [(300,)])\n")
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 120
+        workers: list[int] = []
+        while not workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = _children(parent.pid, "spawn_main")
+        assert workers, "the pool started no worker"
+        time.sleep(1.0)  # the worker's initializer (torch import, the watch thread) has run
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers), "a worker outlived its killed parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
