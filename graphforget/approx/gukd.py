@@ -36,6 +36,7 @@ from graphforget.approx.distillation import kd_loss
 from graphforget.errors import GraphForgetError
 from graphforget.executor import derive_seed
 from graphforget.gnn import GNNUnlearner
+from graphforget.models._sparse import sparse_features
 from graphforget.requests import EdgeRequest, FeatureRequest, ForgetRequest, NodeRequest
 from graphforget.training import TrainConfig, forward, seeded, train_node_classifier
 from graphforget.unlearner import Guarantee, Task, UnlearnReport
@@ -60,13 +61,30 @@ class GCNIITeacher(torch.nn.Module):
         self.dropout = float(dropout)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        x = F.dropout(x, self.dropout, self.training)
-        h0 = h = torch.relu(self.lin_in(x))
+        h0 = h = torch.relu(self._input(x))
         for conv in self.convs:
             h = F.dropout(h, self.dropout, self.training)
             h = torch.relu(conv(h, h0, edge_index, edge_weight))
         h = F.dropout(h, self.dropout, self.training)
         return self.lin_out(h)
+
+    def _input(self, x: Tensor) -> Tensor:
+        """``lin_in`` of the input after dropout. Sparse bag-of-words features (the sparse
+        first-layer policy, :func:`graphforget.models._sparse.sparse_features`) are
+        multiplied as a CSR matrix, dropout acting on the stored entries only: dropping a
+        zero changes nothing, so the distribution is that of dense dropout (the random draws
+        differ). On Coauthor CS (0.88% non-zero) this cut the teacher's 200 epochs from
+        about 13-16 minutes to seconds."""
+        features = sparse_features(x)
+        if features is None:
+            return self.lin_in(F.dropout(x, self.dropout, self.training))
+        csr = features[0]
+        if self.training and self.dropout > 0:
+            values = F.dropout(csr.values(), self.dropout, True)
+            csr = torch.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(), values, csr.size(),
+                                          check_invariants=False)
+        out = torch.sparse.mm(csr, self.lin_in.weight.t())
+        return out if self.lin_in.bias is None else out + self.lin_in.bias
 
 
 @register_method("gukd")

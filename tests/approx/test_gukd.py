@@ -96,3 +96,26 @@ def test_default_student_epochs_are_half_of_training():
     assert report.diagnostics["student_epochs"] == 10
     assert GUKD(epochs=1, hidden_channels=8, teacher_layers=2, teacher_hidden=8).fit(data).unlearn(
         sample_nodes(data, count=1, seed=1)).diagnostics["student_epochs"] == 1
+
+
+def test_teacher_multiplies_sparse_features_as_the_dense_path_does(monkeypatch):
+    from graphforget.approx.gukd import GCNIITeacher
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(300, 200, generator=g) < 0.02).float()  # 2% non-zero: the sparse path
+    ei = torch.randint(0, 300, (2, 1200), generator=g)
+    teacher = GCNIITeacher(200, 16, 4, layers=3).eval()
+    sparse = teacher(x, ei)
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_FEATURES", "never")
+    dense = teacher(x, ei)
+    assert torch.allclose(sparse, dense, atol=1e-5)
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_FEATURES", "auto")
+    # training: dropout acts on the stored entries; without dropout it is the eval output
+    teacher.train()
+    torch.manual_seed(1)
+    dropped = teacher(x, ei)
+    assert not torch.allclose(dropped, sparse)
+    dropped.sum().backward()
+    assert teacher.lin_in.weight.grad is not None and float(teacher.lin_in.weight.grad.abs().sum()) > 0
+    teacher.dropout = 0.0
+    assert torch.allclose(teacher(x, ei), sparse, atol=1e-5)
