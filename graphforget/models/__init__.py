@@ -35,7 +35,14 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.models import GAT, GIN
 
 from graphforget._registry import normalize, resolve
-from graphforget.models._sparse import ScalableGCN, ScalableGraphSAGE
+from graphforget.models._sparse import (
+    ScalableGCN,
+    ScalableGraphSAGE,
+    _sparse_linear,
+    propagation_matrix,
+    sparse_features,
+    sparse_propagate,
+)
 
 __all__ = ["build_model", "model_names", "message_passing_depth", "receptive_hops", "SGC", "GPRGNN", "MLP", "propagate", "normalized_adjacency"]
 
@@ -118,7 +125,26 @@ class SGC(torch.nn.Module):
         return z
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        return self.lin(self.features(x, edge_index, edge_weight))
+        r""":math:`\hat{A}^K X W^T + b`. Sparse bag-of-words features (the sparse first-layer
+        policy, :func:`graphforget.models._sparse.sparse_features`) are projected first and
+        the ``out_channels`` columns propagated, :math:`\hat{A}^K (X W^T)`: the same linear
+        map without the dense :math:`n \times F` propagated matrix (on Coauthor CS, 0.88%
+        non-zero, one training run took 78 s the other way). Differentiable twice in the
+        weights (Hessian-vector products)."""
+        sparse = self._sparse_input(x, edge_index, edge_weight)
+        if sparse is None:
+            return self.lin(self.features(x, edge_index, edge_weight))
+        adj, adj_t = propagation_matrix(edge_index, x.size(0), edge_weight, "gcn", x.dtype)
+        h = _sparse_linear(sparse, self.lin.weight)
+        for _ in range(int(self.K)):
+            h = sparse_propagate(adj, adj_t, h)
+        return h if self.lin.bias is None else h + self.lin.bias
+
+    def _sparse_input(self, x: Tensor, edge_index: Any, edge_weight: Tensor | None) -> Any:
+        if int(self.K) == 0 or not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or \
+                (edge_weight is not None and edge_weight.requires_grad):
+            return None
+        return sparse_features(x)
 
 
 class _GPRProp(MessagePassing):

@@ -52,3 +52,26 @@ def test_gradient_through_features_is_not_cached():
     m = SGC(12, 3)
     m(x, ei).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_sparse_features_are_projected_before_propagating(monkeypatch):
+    # A^K (X W^T) instead of (A^K X) W^T: same logits, gradients and Hessian-vector products
+    from torch.autograd import grad
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(300, 200, generator=g) < 0.02).float()
+    ei = torch.randint(0, 300, (2, 1200), generator=g)
+    y = torch.randint(0, 4, (300,), generator=g)
+    m = SGC(200, 4)
+    v = torch.randn(4, 200, generator=g)
+
+    def run():
+        loss = torch.nn.functional.cross_entropy(m(x, ei), y)
+        gw = grad(loss, m.lin.weight, create_graph=True)[0]
+        return m(x, ei).detach(), gw.detach(), grad((gw * v).sum(), m.lin.weight)[0]
+
+    sparse = run()
+    monkeypatch.setenv("GRAPHFORGET_SPARSE_FEATURES", "never")
+    dense = run()
+    for a, b in zip(sparse, dense, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
