@@ -32,7 +32,8 @@ PROTOCOL_KEYS = {"task", "datasets", "split", "model", "request", "ratio", "seed
                  "poison", "poison_ratio", "columns", "noise_floor", "share_reference"}
 QUICK_KEYS = {"description", "datasets", "split", "ratio", "seeds", "params", "methods",
               "method_params", "removals", "every", "batch", "partition_study"}
-METHOD_KEYS = {"name", "method", "model", "params", "request", "ratio", "mia", "profile", "poison", "grid"}
+METHOD_KEYS = {"name", "method", "model", "params", "request", "ratio", "mia", "profile", "poison", "grid",
+               "datasets"}
 #: cell options a protocol sets for every method and a method entry (or its grid) may override;
 #: they are the ``graphforget bench`` flags ``--mia``, ``--profile``, ``--poison``
 CELL_OPTIONS = ("mia", "profile", "poison")
@@ -104,6 +105,9 @@ class MethodEntry:
     poison: str | None = None
     #: the entry's ``name`` before a ``grid`` expanded it (quick blocks may name it)
     group: str | None = None
+    #: the protocol's datasets this entry runs on (None: all of them), e.g. where a method
+    #: does not fit the machine on one dataset
+    datasets: list[str] | None = None
 
 
 @dataclass
@@ -248,9 +252,11 @@ def _method_entries(raw: Any, where: str, allow_empty: bool = False) -> list[Met
             ratio = point.get("ratio")
             if ratio is not None and not (0 < _number(ratio, f"{w}.ratio") < 1):
                 raise _err(f"{w}.ratio", f"must lie in (0, 1), got {ratio!r}")
+            only = _str_list(item["datasets"], f"{w}.datasets") if "datasets" in item else None
             out.append(MethodEntry(name=name, method=point["method"], params=dict(params),
                                    model=point.get("model"), request=point.get("request"), ratio=ratio,
-                                   group=base if suffix else None, **_cell_options(point, w)))
+                                   group=base if suffix else None, datasets=only,
+                                   **_cell_options(point, w)))
     return out
 
 
@@ -436,6 +442,11 @@ def validate(raw: Any, path: str | Path) -> TableConfig:
     # a table may be a partition study alone (no unlearning cells): then methods may be empty
     methods = _method_entries(protocol.pop("methods"), f"{where}.protocol.methods",
                               allow_empty=study is not None)
+    for m in methods:
+        unknown = sorted(set(m.datasets or ()) - set(protocol["datasets"]))
+        if unknown:
+            raise _err(f"{where}.protocol.methods", f"{m.name}: dataset {unknown[0]!r} is not one of the "
+                                                     "protocol's datasets")
     labels = {m.name for m in methods}
     references = _validate_references(raw.get("reference"), f"{where}.reference", citation,
                                       protocol["metric"], labels)

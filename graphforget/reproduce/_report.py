@@ -245,7 +245,8 @@ def _entry_text(m: Any) -> str:
                                 ("mia", m.mia), ("profile", m.profile), ("poison", m.poison)) if v is not None}
     if extras:
         text += " " + ", ".join(f"{k} {v}" for k, v in extras.items())
-    return text + (f" `{m.params}`" if m.params else "")
+    text += f" `{m.params}`" if m.params else ""
+    return text + (f" (only on {', '.join(m.datasets)})" if getattr(m, "datasets", None) is not None else "")
 
 
 def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]]], command: str,

@@ -172,6 +172,8 @@ def plan(config: TableConfig, root: str | None = None) -> list[Job]:
         if request != "node":
             options["mia"] = None  # membership attacks target forgotten nodes
         for dataset in p["datasets"]:
+            if entry.datasets is not None and dataset not in entry.datasets:
+                continue  # the entry runs on some of the protocol's datasets only
             for seed in config.seeds_for(dataset):
                 if config.kind == "cells":
                     spec = CellSpec(method=entry.method, dataset=dataset, model=model, request=request,

@@ -576,3 +576,21 @@ def test_cells_sharing_a_reference_run_as_one_unit_and_fit_it_once(tmp_path, mon
     for seed in (0, 1):
         times = {record["retrain_seconds"] for job, record in pairs if job.seed == seed}
         assert len(times) == 1
+
+
+def test_a_method_entry_may_run_on_some_datasets_only():
+    cfg = tiny_config()
+    cfg["protocol"]["datasets"] = [DATASET, "synthetic:nodes=80"]
+    cfg["protocol"]["methods"] = ["retrain", {"method": "gif", "datasets": [DATASET]}]
+    cfg["reference"] = []
+    jobs = plan(validate(cfg, "tiny.yaml"))
+    assert {(j.label, j.dataset) for j in jobs} == {("retrain", DATASET), ("retrain", "synthetic:nodes=80"),
+                                                    ("gif", DATASET)}
+    # the keys of the cells it keeps are those of a table without the restriction
+    plain = tiny_config()
+    plain["protocol"]["methods"] = ["retrain", "gif"]
+    assert {j.key for j in plan(validate(plain, "tiny.yaml")) if j.label == "gif"} == \
+        {j.key for j in jobs if j.label == "gif"}
+    cfg["protocol"]["methods"][1]["datasets"] = ["cora"]
+    with pytest.raises(GraphForgetError, match="dataset 'cora' is not one of the protocol's datasets"):
+        validate(cfg, "tiny.yaml")
