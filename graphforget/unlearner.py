@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import hmac
 import inspect
@@ -157,6 +158,10 @@ class Task(str, Enum):
     VISION = "vision"
 
 
+#: how error messages name the tasks whose value is not self-explanatory
+TASK_NAMES = {"node": "node classification", "link": "link prediction", "graph": "graph classification"}
+
+
 @dataclass
 class UnlearnReport:
     """What one call to :meth:`Unlearner.unlearn` did.
@@ -277,8 +282,6 @@ class _class_or_instance:
         self.__name__ = func.__name__
 
     def __get__(self, obj: Any, owner: type) -> Any:
-        import functools
-
         return functools.partial(self.func, owner, obj)
 
 
@@ -406,8 +409,7 @@ class Unlearner:
         if not self.supports(request):
             task = self._task()
             kinds = ", ".join(s.kind for s in self.requests_for(task)) or "none"
-            names = {"node": "node classification", "link": "link prediction", "graph": "graph classification"}
-            where = f" on {names.get(task, f'the {task} task')}" if task and task in self.task_requests else ""
+            where = f" on {TASK_NAMES.get(task, f'the {task} task')}" if task and task in self.task_requests else ""
             raise UnsupportedRequestError(
                 f"{self.method_name} cannot serve {request.kind} requests{where}; it supports: {kinds}")
 

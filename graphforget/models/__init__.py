@@ -39,6 +39,7 @@ from graphforget.models._sparse import (
     ScalableGCN,
     ScalableGraphSAGE,
     _sparse_linear,
+    cacheable_graph,
     propagation_matrix,
     sparse_features,
     sparse_propagate,
@@ -141,8 +142,7 @@ class SGC(torch.nn.Module):
         return h if self.lin.bias is None else h + self.lin.bias
 
     def _sparse_input(self, x: Tensor, edge_index: Any, edge_weight: Tensor | None) -> Any:
-        if int(self.K) == 0 or not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or \
-                (edge_weight is not None and edge_weight.requires_grad):
+        if int(self.K) == 0 or not cacheable_graph(edge_index, edge_weight):
             return None
         return sparse_features(x)
 

@@ -137,15 +137,20 @@ def _input_features(layer: Any, x: Any, edge_index: Any) -> tuple[Tensor, Tensor
     return sparse_features(x)
 
 
+def cacheable_graph(edge_index: Any, edge_weight: Tensor | None = None) -> bool:
+    """Whether :func:`propagation_matrix` can stand for this graph: an ``edge_index``
+    tensor (not a SparseTensor or torch.sparse adjacency, which PyG handles itself) whose
+    edge weights, if any, need no gradient (the cached matrix would cut it)."""
+    return isinstance(edge_index, Tensor) and not edge_index.is_sparse and edge_index.dim() == 2 \
+        and edge_index.layout == torch.strided and not (edge_weight is not None and edge_weight.requires_grad)
+
+
 def uses_sparse_propagation(edge_index: Any, edge_weight: Tensor | None = None,
                             num_nodes: int = 0) -> bool:
     """Whether a layer given ``edge_index`` (and ``edge_weight``) on ``num_nodes`` nodes
     takes the sparse path."""
-    if not isinstance(edge_index, Tensor) or edge_index.is_sparse or edge_index.dim() != 2 \
-            or edge_index.layout != torch.strided:
-        return False  # SparseTensor / torch.sparse inputs: PyG handles them itself
-    if edge_weight is not None and edge_weight.requires_grad:
-        return False  # the cached matrix would cut the gradient to the edge weights
+    if not cacheable_graph(edge_index, edge_weight):
+        return False
     policy = sparse_policy()
     if policy == "never":
         return False

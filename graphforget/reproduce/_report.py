@@ -246,7 +246,7 @@ def _entry_text(m: Any) -> str:
     if extras:
         text += " " + ", ".join(f"{k} {v}" for k, v in extras.items())
     text += f" `{m.params}`" if m.params else ""
-    return text + (f" (only on {', '.join(m.datasets)})" if getattr(m, "datasets", None) is not None else "")
+    return text + (f" (only on {', '.join(m.datasets)})" if m.datasets is not None else "")
 
 
 def render_markdown(config: TableConfig, results: list[tuple[Job, dict[str, Any]]], command: str,

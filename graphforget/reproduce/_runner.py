@@ -407,10 +407,11 @@ def run_table(config: TableConfig, cache_dir: str | os.PathLike, executor: Any =
     """Runs every job of ``config`` not already in the cache; returns ``(job, record)``
     pairs in plan order. ``progress(done, total, cached)`` is called after each job.
 
-    Each job's record is cached the moment it finishes (pooled executors keep every
-    worker busy, in any order), so an interrupted run loses only the jobs in flight.
-    Cells that share a reference (``share_reference``) run as one unit in one worker, so
-    their retrain and its noise floor are fitted once per (data, seed, backbone, request).
+    Each unit's records are cached the moment it finishes (pooled executors keep every
+    worker busy, in any order), so an interrupted run loses only the units in flight. A
+    unit is one job, or the cells that share a reference (``share_reference``): those run
+    together in one worker, so their retrain and its noise floor are fitted once per
+    (data, seed, backbone, request), and are cached when the last of them finishes.
     ``executor="ray"`` runs the jobs here and the shards of sharded methods on Ray
     (:func:`graphforget.bench.runner.cell_executor`; ``executor_kwargs={"address": ...}``);
     cache keys do not depend on the executor."""
